@@ -1,0 +1,73 @@
+// Streaming CSV bet reader (see bet_source.hpp).
+#include "client/bet_source.hpp"
+
+#include "common/csv.hpp"
+#include "common/log.hpp"
+
+namespace {
+
+std::string trimmed(const std::string& field) {
+    const auto first = field.find_first_not_of(' ');
+    if (first == std::string::npos) return {};
+    return field.substr(first, field.find_last_not_of(' ') - first + 1);
+}
+
+} // namespace
+
+std::optional<std::string> bet_from_row(const std::vector<std::string>& fields, std::uint32_t agency, Bet& bet) {
+    if (fields.size() != 5) return "expected 5 fields, found " + std::to_string(fields.size());
+    const auto number = parse_bet_number(trimmed(fields[4]));
+    if (!number) return "number must be 0 to 9999";
+    bet = Bet{agency, trimmed(fields[0]), trimmed(fields[1]), trimmed(fields[2]), trimmed(fields[3]), *number};
+    if (auto problem = bet_problem(bet)) return std::string(*problem);
+    return std::nullopt;
+}
+
+std::optional<BetSource> BetSource::open(const std::string& path, std::uint32_t agency) {
+    BetSource source;
+    source.file_.open(path, std::ios::binary);
+    if (!source.file_) return std::nullopt;
+    source.path_ = path;
+    source.agency_ = agency;
+    return source;
+}
+
+BetSource BetSource::single(const Bet& bet) {
+    BetSource source;
+    source.single_ = bet;
+    source.path_ = "(environment)";
+    return source;
+}
+
+bool BetSource::next(Bet& bet) {
+    if (single_) {
+        bet = *single_;
+        single_.reset();
+        return true;
+    }
+    while (file_.is_open() && std::getline(file_, line_)) {
+        ++line_number_;
+        if (!line_.empty() && line_.back() == '\r') line_.pop_back();
+        if (line_.find_first_not_of(" \t") == std::string::npos) continue; // blank line
+        if (parse_row(line_, bet)) return true;
+    }
+    read_error_ = file_.is_open() && file_.bad();
+    return false;
+}
+
+bool BetSource::parse_row(const std::string& line, Bet& bet) {
+    std::optional<std::string> problem;
+    if (!split_csv_line(line, fields_)) problem = "broken quoting";
+    else problem = bet_from_row(fields_, agency_, bet);
+    if (!problem) return true;
+    ++skipped_;
+    log_action(LogLevel::warning, "leer_apuesta", Outcome::fail,
+               {{"file", path_}, {"linea", line_number_}, {"error", *problem}});
+    return false;
+}
+
+void BetSource::close() {
+    if (!file_.is_open()) return;
+    file_.close();
+    log_action(LogLevel::info, "close_file", Outcome::success, {{"file", path_}});
+}

@@ -1,0 +1,35 @@
+// The agency client's settings (SPEC §3): client.ini sections, overridable
+// by CLI_<SECTION>_<KEY> environment variables, plus CLI_ID; and the
+// single-bet mode of exercise 5 (NOMBRE, APELLIDO, DOCUMENTO, NACIMIENTO, NUMERO).
+#pragma once
+
+#include "common/bet.hpp"
+#include "common/config.hpp"
+#include "common/socket.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+struct ClientConfig {
+    std::uint32_t id = 0;                    // CLI_ID, required
+    std::string server_address = "server:12345";
+    Endpoint server;                         // parsed server_address
+    LogLevel log_level = LogLevel::info;
+    std::size_t batch_max_amount = 0;        // bets per BETS frame
+    std::size_t batch_requested = 0;         // what the config asked for, before clamping
+    std::string data_file;                   // default .data/agency-<id>.csv
+    int connect_retry_seconds = 30;          // keep trying to connect this long
+    int reply_timeout_seconds = 60;          // wait this long for an ACK
+    int winners_timeout_seconds = 600;       // upper bound of the WINNERS long poll
+    std::optional<Bet> single_bet;           // set when all five bet variables are
+};
+
+std::variant<ClientConfig, ConfigError> load_client_config(const std::string& path, const EnvLookup& env,
+                                                           std::vector<IniEntry>* unknown = nullptr);
+
+// Logs `action: config | result: success | <every setting>` (and a WARNING
+// when batch.maxAmount had to be clamped to what fits in one frame).
+void log_client_config(const ClientConfig& config);

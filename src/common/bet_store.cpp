@@ -1,0 +1,113 @@
+// CSV bet store (see bet_store.hpp).
+#include "common/bet_store.hpp"
+
+#include "common/csv.hpp"
+#include "common/io.hpp"
+#include "common/log.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace {
+
+template <typename Number>
+void append_number(std::string& out, Number number) {
+    char digits[16];
+    const auto result = std::to_chars(digits, digits + sizeof digits, number);
+    out.append(digits, result.ptr);
+}
+
+template <typename Number>
+bool parse_number(const std::string& text, Number& number) {
+    const auto [end, status] = std::from_chars(text.data(), text.data() + text.size(), number);
+    return status == std::errc{} && end == text.data() + text.size() && !text.empty();
+}
+
+} // namespace
+
+void append_store_line(std::string& out, const Bet& bet) {
+    append_number(out, bet.agency);
+    out.push_back(',');
+    append_csv_field(out, bet.first_name);
+    out.push_back(',');
+    append_csv_field(out, bet.last_name);
+    out.push_back(',');
+    append_csv_field(out, bet.document);
+    out.push_back(',');
+    append_csv_field(out, bet.birthdate);
+    out.push_back(',');
+    append_number(out, bet.number);
+    out.push_back('\n');
+}
+
+bool parse_store_line(std::string_view line, Bet& bet) {
+    thread_local std::vector<std::string> fields;
+    if (!split_csv_line(line, fields) || fields.size() != 6) return false;
+    if (!parse_number(fields[0], bet.agency) || !parse_number(fields[5], bet.number)) return false;
+    bet.first_name.swap(fields[1]);
+    bet.last_name.swap(fields[2]);
+    bet.document.swap(fields[3]);
+    bet.birthdate.swap(fields[4]);
+    return true;
+}
+
+BetStore BetStore::open(const std::string& path) {
+    BetStore store;
+    store.path_ = path;
+    store.fd_.reset(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
+    return store;
+}
+
+bool BetStore::append(std::string_view lines) {
+    return write_all(fd_.get(), lines.data(), lines.size()) == IoStatus::ok;
+}
+
+bool BetStore::sync() { return ::fsync(fd_.get()) == 0; }
+
+bool store_bets(BetStore& store, const std::vector<Bet>& bets) {
+    std::string lines;
+    for (const Bet& bet : bets) append_store_line(lines, bet);
+    return store.append(lines);
+}
+
+LoadResult load_bets(const std::string& path, const std::function<void(const Bet&)>& visit) {
+    LoadResult result;
+    Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file) {
+        if (errno == ENOENT) return result;
+        return LoadResult{false, 0, 0, errno_text("open")};
+    }
+    std::string buffer;
+    char chunk[1 << 16];
+    Bet bet;
+    std::uint64_t line_number = 0;
+    auto consume_line = [&](std::string_view line) {
+        ++line_number;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty()) return true;
+        if (!parse_store_line(line, bet)) {
+            result = LoadResult{false, result.bets, line_number, "malformed store line"};
+            return false;
+        }
+        ++result.bets;
+        visit(bet);
+        return true;
+    };
+    for (;;) {
+        const ssize_t got = ::read(file.get(), chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return LoadResult{false, result.bets, 0, errno_text("read")};
+        if (got == 0) break;
+        buffer.append(chunk, static_cast<std::size_t>(got));
+        std::size_t start = 0;
+        for (std::size_t end; (end = buffer.find('\n', start)) != std::string::npos; start = end + 1)
+            if (!consume_line(std::string_view(buffer).substr(start, end - start))) return result;
+        buffer.erase(0, start);
+    }
+    if (!buffer.empty() && !consume_line(buffer)) return result;
+    return result;
+}

@@ -1,0 +1,52 @@
+// The bet store: an append-only CSV file, one bet per line,
+//   agency,first_name,last_name,document,birthdate,number
+// quoted like Python's csv.QUOTE_MINIMAL. Writes are whole pre-rendered
+// lines; reads stream the file back without loading it whole.
+#pragma once
+
+#include "common/bet.hpp"
+#include "common/fd.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// Appends `bet` as one store line (with '\n') to `out`.
+void append_store_line(std::string& out, const Bet& bet);
+// Parses one store line (without its line ending) into `bet`; false if malformed.
+bool parse_store_line(std::string_view line, Bet& bet);
+
+class BetStore {
+public:
+    // Opens (creating if needed) `path` for appending. Invalid BetStore and
+    // errno set on failure.
+    static BetStore open(const std::string& path);
+
+    bool is_open() const { return fd_.valid(); }
+    const std::string& path() const { return path_; }
+    // Appends already rendered store lines with one write; false (errno set)
+    // if the write failed.
+    bool append(std::string_view lines);
+    bool sync(); // fsync
+    void close() { fd_.reset(); }
+
+private:
+    Fd fd_;
+    std::string path_;
+};
+
+// The course's names for the two store operations.
+bool store_bets(BetStore& store, const std::vector<Bet>& bets);
+
+struct LoadResult {
+    bool ok = true;
+    std::uint64_t bets = 0;  // lines read successfully
+    std::uint64_t bad_line = 0; // 1-based line number of the first malformed line
+    std::string error;
+};
+// Streams every bet of the store at `path` to `visit` in file order. The Bet
+// passed is reused between calls (no allocation per line): copy what you keep.
+// A missing file is an empty store.
+LoadResult load_bets(const std::string& path, const std::function<void(const Bet&)>& visit);

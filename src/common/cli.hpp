@@ -1,0 +1,13 @@
+// The command line both programs share: `--config PATH` and `--help`.
+#pragma once
+
+#include <optional>
+#include <string>
+
+struct CommandLine {
+    std::string config_path;
+    bool help = false;
+};
+
+// Parses argv; nothing (after printing why to stderr) on a usage error.
+std::optional<CommandLine> parse_command_line(int argc, char** argv, const std::string& default_config);

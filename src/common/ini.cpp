@@ -1,0 +1,81 @@
+// INI parsing (see ini.hpp).
+#include "common/ini.hpp"
+
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+std::string ConfigError::describe() const {
+    std::string text = file;
+    if (line > 0) text += ":" + std::to_string(line);
+    if (!key.empty()) text += ": " + key;
+    return text + ": " + message;
+}
+
+std::string to_lower(std::string_view text) {
+    std::string lower(text);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return lower;
+}
+
+namespace {
+
+std::string_view trim(std::string_view text) {
+    const auto first = text.find_first_not_of(" \t\r\f\v");
+    if (first == std::string_view::npos) return {};
+    const auto last = text.find_last_not_of(" \t\r\f\v");
+    return text.substr(first, last - first + 1);
+}
+
+} // namespace
+
+std::variant<IniFile, ConfigError> IniFile::parse(std::string_view text, const std::string& file) {
+    IniFile ini;
+    ini.file_ = file;
+    ini.exists_ = true;
+    std::string section = "DEFAULT";
+    int number = 0;
+    while (!text.empty()) {
+        const auto end = text.find('\n');
+        const std::string_view raw = text.substr(0, end);
+        text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+        ++number;
+        const std::string_view line = trim(raw);
+        if (line.empty() || line.front() == ';' || line.front() == '#') continue;
+        if (line.front() == '[') {
+            if (line.back() != ']' || trim(line.substr(1, line.size() - 2)).empty())
+                return ConfigError{file, number, "", "malformed section header"};
+            section = trim(line.substr(1, line.size() - 2));
+            continue;
+        }
+        const auto separator = line.find_first_of("=:");
+        if (separator == std::string_view::npos)
+            return ConfigError{file, number, std::string(line), "expected 'key = value'"};
+        const std::string key = to_lower(trim(line.substr(0, separator)));
+        if (key.empty()) return ConfigError{file, number, "", "missing key before '='"};
+        if (ini.find(section, key))
+            return ConfigError{file, number, key, "duplicate key in section [" + section + "]"};
+        ini.entries_.push_back({section, key, std::string(trim(line.substr(separator + 1))), number});
+    }
+    return ini;
+}
+
+std::variant<IniFile, ConfigError> IniFile::load(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        IniFile missing;
+        missing.file_ = path;
+        return missing;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) return ConfigError{path, 0, "", "cannot read file"};
+    return parse(text.str(), path);
+}
+
+const IniEntry* IniFile::find(std::string_view section, std::string_view key) const {
+    const std::string lower = to_lower(key);
+    for (const IniEntry& entry : entries_)
+        if (entry.section == section && entry.key == lower) return &entry;
+    return nullptr;
+}

@@ -1,0 +1,33 @@
+// Whole-buffer reads and writes over sockets and pipes: every call loops over
+// short transfers and EINTR, so callers never see a partial frame.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+enum class IoStatus {
+    ok,        // every byte moved
+    closed,    // the peer closed (EOF before the first byte, or EPIPE)
+    truncated, // the peer closed after some but not all bytes
+    timeout,   // nothing arrived within the allowed silence
+    aborted,   // the watched descriptor became readable (our parent went away)
+    error,     // a system call failed; errno tells which
+};
+
+const char* to_string(IoStatus status);
+
+// Reads exactly `size` bytes.
+IoStatus read_all(int fd, void* buffer, std::size_t size);
+
+// Writes exactly `size` bytes. SIGPIPE must be ignored by the caller's process
+// (we treat EPIPE as "peer gone").
+IoStatus write_all(int fd, const void* buffer, std::size_t size);
+inline IoStatus write_all(int fd, const std::string& bytes) {
+    return write_all(fd, bytes.data(), bytes.size());
+}
+
+// Reads exactly `size` bytes from `fd`, but gives up when `abort_fd` becomes
+// readable (or hangs up) or when no byte arrives for `idle_ms` milliseconds
+// (negative: wait forever). A handler uses it so that a silent client cannot
+// keep it alive after the coordinator has gone.
+IoStatus read_all_watching(int fd, void* buffer, std::size_t size, int abort_fd, int idle_ms);

@@ -1,0 +1,116 @@
+// The wire protocol of SPEC §5: frame layouts, codes and the codec that turns
+// bytes into typed values and back. Big-endian, in this one place only.
+#pragma once
+
+#include "common/bet.hpp"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace wire {
+
+using Bytes = std::vector<std::uint8_t>;
+
+constexpr std::size_t kMaxFrame = 8192;
+constexpr std::size_t kRequestHeaderSize = 12;
+constexpr std::size_t kReplyHeaderSize = 6;
+constexpr std::size_t kNameSize = 64;
+constexpr std::size_t kDocumentSize = 8;
+constexpr std::size_t kBirthdateSize = 8;
+constexpr std::size_t kBetSize = 2 * kNameSize + kDocumentSize + kBirthdateSize + 2; // 146
+constexpr std::size_t kMaxBetsPerFrame = (kMaxFrame - kRequestHeaderSize) / kBetSize; // 56
+constexpr std::size_t kMaxEchoPayload = kMaxFrame - kRequestHeaderSize;
+
+enum class RequestType : std::uint16_t { bets = 1, done = 2, winners = 3, echo = 4 };
+enum class ReplyType : std::uint16_t { ack = 1, error = 2, winners = 3, echo = 4 };
+
+enum class ErrorCode : std::uint32_t {
+    malformed_frame = 1,       // reply, then the connection is closed
+    invalid_bet = 2,           // the whole batch is rejected, nothing stored
+    bad_agency = 3,            // out of range, or not this connection's agency
+    batch_out_of_sequence = 4, // a gap in the agency's batch numbers
+    agency_done = 5,           // new bets after the agency's DONE
+    shutting_down = 6,
+};
+
+// Big-endian integers, the byte order of every multi-byte field.
+void put_u16(std::uint8_t* out, std::uint16_t value);
+void put_u32(std::uint8_t* out, std::uint32_t value);
+std::uint16_t get_u16(const std::uint8_t* in);
+std::uint32_t get_u32(const std::uint8_t* in);
+
+const char* to_string(RequestType type);
+const char* to_string(ErrorCode code);
+
+// A decoded value, or the error code (and a short static reason) that the
+// peer should be told. Never a half-filled value.
+template <typename T>
+class Result {
+public:
+    Result(T value) : value_(std::move(value)) {}
+    Result(ErrorCode error, std::string_view reason) : error_(error), reason_(reason) {}
+
+    bool ok() const { return value_.has_value(); }
+    const T& value() const { return *value_; }
+    T& value() { return *value_; }
+    ErrorCode error() const { return error_; }
+    std::string_view reason() const { return reason_; }
+
+private:
+    std::optional<T> value_;
+    ErrorCode error_ = ErrorCode::malformed_frame;
+    std::string_view reason_;
+};
+
+struct RequestHeader {
+    RequestType type = RequestType::echo;
+    std::uint32_t agency = 0; // 1..65535; 0 for ECHO
+    std::uint32_t batch = 0;  // BETS: 1, 2, 3... per agency; otherwise 0
+    std::uint16_t count = 0;  // BETS: bets that follow; ECHO: payload bytes
+
+    bool operator==(const RequestHeader& other) const;
+};
+
+struct ReplyHeader {
+    ReplyType type = ReplyType::ack;
+    std::uint32_t value = 0; // ACK: bets stored; ERROR: code; WINNERS: documents that follow
+
+    bool operator==(const ReplyHeader& other) const;
+};
+
+// Bytes of payload that follow a (valid) request header.
+std::size_t payload_size(const RequestHeader& header);
+
+std::array<std::uint8_t, kRequestHeaderSize> encode_request_header(const RequestHeader& header);
+// Checks all the header alone can tell: a known type, a count and batch that
+// fit the type and the 8 KiB limit. Anything else is ErrorCode::malformed_frame.
+Result<RequestHeader> decode_request_header(const std::uint8_t* bytes);
+
+std::array<std::uint8_t, kReplyHeaderSize> encode_reply_header(const ReplyHeader& header);
+Result<ReplyHeader> decode_reply_header(const std::uint8_t* bytes);
+
+// One 146-byte bet record. encode_bet expects a valid bet (see bet_problem).
+void encode_bet(const Bet& bet, std::uint8_t* record);
+// Decodes and validates one record; the agency comes from the frame header.
+Result<Bet> decode_bet(const std::uint8_t* record, std::uint32_t agency);
+
+// Whole frames.
+Bytes encode_bets_frame(std::uint32_t agency, std::uint32_t batch, const std::vector<Bet>& bets);
+Bytes encode_request(RequestType type, std::uint32_t agency); // DONE or WINNERS
+Bytes encode_echo_frame(std::string_view payload);
+// All bets of a BETS payload, or the first invalid one's error (all-or-nothing).
+Result<std::vector<Bet>> decode_bets(const RequestHeader& header, const std::uint8_t* payload);
+
+Bytes encode_reply(ReplyType type, std::uint32_t value);
+Bytes encode_error(ErrorCode code);
+Bytes encode_winners_reply(const std::vector<std::string>& documents);
+// `count` documents of 8 bytes each, right-padded with spaces.
+Result<std::vector<std::string>> decode_documents(const std::uint8_t* bytes, std::size_t count);
+
+} // namespace wire

@@ -1,0 +1,33 @@
+// TCP sockets: listening, accepting and connecting, each returning an owned Fd.
+#pragma once
+
+#include "common/fd.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+struct Endpoint {
+    std::string host;
+    std::uint16_t port = 0;
+};
+// "host:port" -> Endpoint; nothing if the text has no valid port.
+std::optional<Endpoint> parse_endpoint(const std::string& text);
+
+// Binds `host:port` (port 0: the kernel picks one) and listens. On failure
+// the Fd is invalid and `error` says which call failed and why.
+Fd listen_tcp(const std::string& host, std::uint16_t port, int backlog, std::string& error);
+std::uint16_t local_port(int socket_fd);
+
+// Accepts one connection (EINTR retried); invalid Fd when nothing is pending
+// or accept failed.
+Fd accept_connection(int listener, std::string& peer);
+
+// Connects to `endpoint`, giving up when `abort_fd` becomes readable (a
+// signal arrived). Invalid Fd and `error` set on failure.
+Fd connect_tcp(const Endpoint& endpoint, int abort_fd, std::string& error);
+
+// Low latency for small request/reply frames (Nagle off).
+void set_no_delay(int socket_fd);
+// Bounds blocking reads and writes on `socket_fd` (0: no bound).
+void set_io_timeout(int socket_fd, int milliseconds);

@@ -1,0 +1,166 @@
+// Connection handler process (see handler.hpp). The data path reads top to
+// bottom: socket bytes -> frame header -> bets -> store lines -> coordinator.
+#include "server/handler.hpp"
+
+#include "common/bet_store.hpp"
+#include "common/log.hpp"
+#include "common/socket.hpp"
+
+using wire::ErrorCode;
+using wire::RequestType;
+
+Handler::Handler(HandlerSetup setup) : setup_(std::move(setup)) {
+    set_io_timeout(setup_.client.get(), setup_.idle_timeout_ms); // bounds writes to a stuck client
+    set_no_delay(setup_.client.get());
+}
+
+int Handler::run() {
+    while (serve_frame() == Next::keep_going) {}
+    setup_.client.reset();
+    log_action(LogLevel::info, "close_socket", Outcome::success,
+               {{"peer", setup_.peer}, {"agencia", bound_agency_}});
+    return 0;
+}
+
+Handler::Next Handler::serve_frame() {
+    std::uint8_t head[wire::kRequestHeaderSize];
+    const IoStatus status = read_all_watching(setup_.client.get(), head, sizeof head,
+                                              setup_.from_coordinator.get(), setup_.idle_timeout_ms);
+    if (status != IoStatus::ok) return report_io(status, "read_header");
+    const auto header = wire::decode_request_header(head);
+    if (!header.ok()) {
+        log_action(LogLevel::warning, "receive_frame", Outcome::fail,
+                   {{"peer", setup_.peer}, {"error", header.reason()}});
+        send(wire::encode_error(ErrorCode::malformed_frame));
+        return Next::close; // we cannot know where the next frame would start
+    }
+    std::vector<std::uint8_t> payload;
+    if (read_payload(header.value(), payload) == Next::close) return Next::close;
+    switch (header.value().type) {
+    case RequestType::bets: return on_bets(header.value(), payload);
+    case RequestType::done:
+    case RequestType::winners: return on_done_or_winners(header.value());
+    case RequestType::echo: return on_echo(header.value(), payload);
+    }
+    return Next::close;
+}
+
+Handler::Next Handler::read_payload(const wire::RequestHeader& header, std::vector<std::uint8_t>& payload) {
+    payload.resize(wire::payload_size(header));
+    if (payload.empty()) return Next::keep_going;
+    const IoStatus status = read_all_watching(setup_.client.get(), payload.data(), payload.size(),
+                                              setup_.from_coordinator.get(), setup_.idle_timeout_ms);
+    if (status == IoStatus::ok) return Next::keep_going;
+    // EOF inside a frame is a truncated frame, not a clean goodbye.
+    return report_io(status == IoStatus::closed ? IoStatus::truncated : status, "read_payload");
+}
+
+Handler::Next Handler::on_bets(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload) {
+    if (!agency_allowed(header)) return refuse(ErrorCode::bad_agency, header);
+    const auto bets = wire::decode_bets(header, payload.data());
+    if (!bets.ok()) {
+        log_action(LogLevel::warning, "apuesta_recibida", Outcome::fail,
+                   {{"cantidad", header.count}, {"agencia", header.agency}, {"lote", header.batch},
+                    {"error", bets.reason()}});
+        return send(wire::encode_error(bets.error()));
+    }
+    lines_.clear();
+    for (const Bet& bet : bets.value()) append_store_line(lines_, bet);
+    ipc::Reply reply;
+    if (!ask_coordinator(header, lines_, reply)) return Next::close;
+
+    // All lines of one batch leave in as few writes as possible, and before
+    // the ACK: the client cannot say DONE before its bets are logged.
+    LogBatch log;
+    const auto answer = wire::decode_reply_header(reply.frame.data());
+    if (answer.value().type == wire::ReplyType::ack && reply.outcome == ipc::Outcome::stored) {
+        for (const Bet& bet : bets.value())
+            log.add(LogLevel::info, "apuesta_almacenada", Outcome::success,
+                    {{"dni", bet.document}, {"numero", bet.number}});
+        log.add(LogLevel::info, "apuesta_recibida", Outcome::success,
+                {{"cantidad", header.count}, {"agencia", header.agency}, {"lote", header.batch}});
+    } else if (answer.value().type == wire::ReplyType::ack) {
+        log.add(LogLevel::info, "lote_repetido", Outcome::success,
+                {{"cantidad", header.count}, {"agencia", header.agency}, {"lote", header.batch}});
+    } else {
+        const auto code = static_cast<ErrorCode>(answer.value().value);
+        log.add(LogLevel::warning, "apuesta_recibida", Outcome::fail,
+                {{"cantidad", header.count}, {"agencia", header.agency}, {"lote", header.batch},
+                 {"error", to_string(code)}});
+    }
+    log.flush();
+    return send(reply.frame);
+}
+
+Handler::Next Handler::on_done_or_winners(const wire::RequestHeader& header) {
+    if (!agency_allowed(header)) return refuse(ErrorCode::bad_agency, header);
+    ipc::Reply reply;
+    if (!ask_coordinator(header, {}, reply)) return Next::close;
+    const auto answer = wire::decode_reply_header(reply.frame.data()).value();
+    if (header.type == RequestType::winners && answer.type == wire::ReplyType::winners)
+        log_action(LogLevel::info, "ganadores_enviados", Outcome::success,
+                   {{"agencia", header.agency}, {"cant_ganadores", answer.value}});
+    else if (answer.type == wire::ReplyType::error)
+        log_action(LogLevel::warning, to_string(header.type), Outcome::fail,
+                   {{"agencia", header.agency}, {"error", to_string(static_cast<ErrorCode>(answer.value))}});
+    return send(reply.frame);
+}
+
+Handler::Next Handler::on_echo(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload) {
+    const auto head = wire::encode_request_header(header);
+    wire::Bytes frame(head.begin(), head.end());
+    frame.insert(frame.end(), payload.begin(), payload.end());
+    log_action(LogLevel::debug, "echo", Outcome::success, {{"peer", setup_.peer}, {"bytes", frame.size()}});
+    return send(frame);
+}
+
+// Agencies are 1..SERVER_AGENCIES, and a connection keeps the first it names.
+bool Handler::agency_allowed(const wire::RequestHeader& header) {
+    if (header.agency == 0 || header.agency > setup_.agencies) return false;
+    if (bound_agency_ == 0) bound_agency_ = header.agency;
+    return header.agency == bound_agency_;
+}
+
+bool Handler::ask_coordinator(const wire::RequestHeader& header, const std::string& lines, ipc::Reply& reply) {
+    IoStatus status = ipc::send_request(setup_.to_coordinator.get(), header, lines);
+    if (status == IoStatus::ok) status = ipc::receive_reply(setup_.from_coordinator.get(), reply);
+    if (status == IoStatus::ok) return true;
+    // The coordinator is gone: shutting down (or dead). Tell the client so.
+    log_action(LogLevel::warning, "coordinator", Outcome::fail,
+               {{"peer", setup_.peer}, {"error", to_string(status)}});
+    send(wire::encode_error(ErrorCode::shutting_down));
+    return false;
+}
+
+Handler::Next Handler::report_io(IoStatus status, const char* what) {
+    switch (status) {
+    case IoStatus::closed:
+        log_action(LogLevel::debug, "client_closed", Outcome::success, {{"peer", setup_.peer}});
+        break;
+    case IoStatus::aborted:
+        log_action(LogLevel::info, "handler_stop", Outcome::success,
+                   {{"peer", setup_.peer}, {"reason", "server shutting down"}});
+        break;
+    case IoStatus::timeout:
+        log_action(LogLevel::warning, "idle_timeout", Outcome::success,
+                   {{"peer", setup_.peer}, {"seconds", setup_.idle_timeout_ms / 1000}});
+        break;
+    default:
+        log_action(LogLevel::warning, what, Outcome::fail,
+                   {{"peer", setup_.peer}, {"error", to_string(status)}});
+    }
+    return Next::close;
+}
+
+Handler::Next Handler::send(const wire::Bytes& frame) {
+    const IoStatus status = write_all(setup_.client.get(), frame.data(), frame.size());
+    return status == IoStatus::ok ? Next::keep_going : report_io(status, "write_reply");
+}
+
+Handler::Next Handler::refuse(ErrorCode code, const wire::RequestHeader& header) {
+    const char* action = header.type == RequestType::bets ? "apuesta_recibida" : to_string(header.type);
+    log_action(LogLevel::warning, action, Outcome::fail,
+               {{"cantidad", header.count}, {"agencia", header.agency},
+                {"agencia_conexion", bound_agency_}, {"error", to_string(code)}});
+    return send(wire::encode_error(code));
+}

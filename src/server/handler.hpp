@@ -1,0 +1,48 @@
+// A connection handler: the forked process that owns one client socket. It
+// turns wire frames into bets and bets into store lines, asks the coordinator
+// over its pipes, logs what happened and relays the reply. It never touches
+// the store or any shared state.
+#pragma once
+
+#include "common/fd.hpp"
+#include "common/protocol.hpp"
+#include "server/ipc.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+struct HandlerSetup {
+    Fd client;
+    std::string peer;       // "ip:port", for logs
+    Fd to_coordinator;      // requests go here
+    Fd from_coordinator;    // replies come from here; EOF means "stop now"
+    std::uint32_t agencies; // valid agencies are 1..agencies
+    int idle_timeout_ms;
+};
+
+class Handler {
+public:
+    explicit Handler(HandlerSetup setup);
+    // Serves the connection until the client leaves, misbehaves or the
+    // coordinator goes away. Returns the process exit code.
+    int run();
+
+private:
+    enum class Next { keep_going, close };
+
+    Next serve_frame();
+    Next read_payload(const wire::RequestHeader& header, std::vector<std::uint8_t>& payload);
+    Next on_bets(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload);
+    Next on_done_or_winners(const wire::RequestHeader& header);
+    Next on_echo(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload);
+    bool agency_allowed(const wire::RequestHeader& header);
+    bool ask_coordinator(const wire::RequestHeader& header, const std::string& lines, ipc::Reply& reply);
+    Next report_io(IoStatus status, const char* what);
+    Next send(const wire::Bytes& frame);
+    Next refuse(wire::ErrorCode code, const wire::RequestHeader& header);
+
+    HandlerSetup setup_;
+    std::uint32_t bound_agency_ = 0; // the first agency this connection named
+    std::string lines_;              // store lines of the current batch (reused)
+};

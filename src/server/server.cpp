@@ -1,0 +1,270 @@
+// The server process: accept loop, handler processes, coordinator pipes and
+// shutdown (see server.hpp).
+#include "server/server.hpp"
+
+#include "common/log.hpp"
+#include "common/socket.hpp"
+#include "server/handler.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <chrono>
+#include <vector>
+
+namespace {
+
+constexpr int kShutdownDeadlineMs = 1500; // then SIGKILL: exit within 2 s
+
+struct Pipe {
+    Fd read_end;
+    Fd write_end;
+};
+
+bool make_pipe(Pipe& pipe) {
+    int ends[2];
+    if (::pipe2(ends, O_CLOEXEC) != 0) return false;
+    pipe.read_end.reset(ends[0]);
+    pipe.write_end.reset(ends[1]);
+    return true;
+}
+
+void set_non_blocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+} // namespace
+
+Server::Server(ServerConfig config) : config_(std::move(config)), signals_(SignalPipe::install({SIGTERM, SIGINT, SIGCHLD})) {}
+
+int Server::run() {
+    ignore_sigpipe();
+    if (!start()) {
+        log_action(LogLevel::critical, "exit", Outcome::fail, {{"reason", "startup failed"}});
+        return 1;
+    }
+    serve();
+    shutdown();
+    log_action(LogLevel::info, "exit", Outcome::success);
+    return 0;
+}
+
+bool Server::start() {
+    BetStore store = BetStore::open(config_.bets_file);
+    if (!store.is_open()) {
+        log_action(LogLevel::critical, "open_store", Outcome::fail,
+                   {{"file", config_.bets_file}, {"error", errno_text("open")}});
+        return false;
+    }
+    coordinator_.emplace(config_.agencies, std::move(store));
+    std::string error;
+    listener_ = listen_tcp(config_.ip, config_.port, config_.listen_backlog, error);
+    if (!listener_) {
+        log_action(LogLevel::critical, "listen", Outcome::fail,
+                   {{"ip", config_.ip}, {"port", config_.port}, {"error", error}});
+        return false;
+    }
+    log_action(LogLevel::info, "listen", Outcome::success,
+               {{"ip", config_.ip}, {"port", local_port(listener_.get())}, {"agencies", config_.agencies}});
+    return true;
+}
+
+// The poll loop: signals, new connections, and every handler's pipes.
+void Server::serve() {
+    std::vector<pollfd> fds;
+    std::vector<Child*> owners; // owners[i] is the child of fds[i], or null
+    while (!stopping_) {
+        fds.assign({{signals_.fd(), POLLIN, 0}, {listener_.get(), POLLIN, 0}});
+        owners.assign(2, nullptr);
+        for (Child& child : children_) {
+            fds.push_back({child.from_handler.get(), POLLIN, 0});
+            owners.push_back(&child);
+            if (child.outbox.empty()) continue;
+            fds.push_back({child.to_handler.get(), POLLOUT, 0});
+            owners.push_back(&child);
+        }
+        if (::poll(fds.data(), fds.size(), -1) < 0) {
+            if (errno == EINTR) continue;
+            log_action(LogLevel::critical, "poll", Outcome::fail, {{"error", errno_text("poll")}});
+            return;
+        }
+        for (std::size_t i = 2; i < fds.size(); ++i) {
+            if (fds[i].revents == 0) continue;
+            if (fds[i].events == POLLIN) read_requests(*owners[i]);
+            else flush(*owners[i]);
+        }
+        children_.remove_if([](const Child& child) { return child.closed; });
+        if (fds[1].revents & POLLIN) accept_client();
+        if (fds[0].revents & POLLIN) on_signals();
+    }
+}
+
+void Server::on_signals() {
+    for (int number : signals_.drain()) {
+        if (number == SIGCHLD) continue;
+        log_action(LogLevel::info, "shutdown", Outcome::in_progress, {{"signal", strsignal(number)}});
+        stopping_ = true;
+    }
+    reap_children();
+}
+
+void Server::accept_client() {
+    std::string peer;
+    Fd client = accept_connection(listener_.get(), peer);
+    if (!client) {
+        if (errno != EAGAIN && errno != ECONNABORTED)
+            log_action(LogLevel::error, "accept", Outcome::fail, {{"error", errno_text("accept")}});
+        return;
+    }
+    if (children_.size() >= static_cast<std::size_t>(config_.max_handlers)) {
+        log_action(LogLevel::warning, "accept", Outcome::fail,
+                   {{"peer", peer}, {"error", "too many connections"}, {"max_handlers", config_.max_handlers}});
+        return; // `client` closes here: the excess is refused, the rest goes on
+    }
+    spawn_handler(std::move(client), peer);
+}
+
+void Server::spawn_handler(Fd client, const std::string& peer) {
+    Pipe requests, replies;
+    if (!make_pipe(requests) || !make_pipe(replies)) {
+        log_action(LogLevel::error, "pipe", Outcome::fail, {{"peer", peer}, {"error", errno_text("pipe")}});
+        return;
+    }
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        log_action(LogLevel::error, "fork", Outcome::fail, {{"peer", peer}, {"error", errno_text("fork")}});
+        return;
+    }
+    if (pid == 0) become_handler(std::move(client), peer, std::move(requests.write_end), std::move(replies.read_end));
+    live_pids_.insert(pid);
+    set_non_blocking(requests.read_end.get());
+    set_non_blocking(replies.write_end.get());
+    Child& child = children_.emplace_back();
+    child.pid = pid;
+    child.peer = peer;
+    child.from_handler = std::move(requests.read_end);
+    child.to_handler = std::move(replies.write_end);
+    log_action(LogLevel::info, "accept", Outcome::success, {{"peer", peer}, {"handler_pid", pid}});
+}
+
+// In the forked child: drop every descriptor that belongs to the coordinator
+// (so that pipe EOFs mean what they should), then serve the one client.
+void Server::become_handler(Fd client, const std::string& peer, Fd to_coordinator, Fd from_coordinator) {
+    signals_.uninstall();
+    ::signal(SIGINT, SIG_IGN); // a terminal's Ctrl-C reaches the coordinator, which stops us
+    listener_.reset();
+    coordinator_->store().close();
+    children_.clear();
+    Handler handler(HandlerSetup{std::move(client), peer, std::move(to_coordinator),
+                                 std::move(from_coordinator), config_.agencies,
+                                 config_.idle_timeout_seconds * 1000});
+    ::_exit(handler.run());
+}
+
+void Server::read_requests(Child& child) {
+    char chunk[16 * 1024];
+    for (;;) {
+        const ssize_t got = ::read(child.from_handler.get(), chunk, sizeof chunk);
+        if (got > 0) { child.inbox.append(chunk, static_cast<std::size_t>(got)); continue; }
+        if (got < 0 && errno == EINTR) continue;
+        if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) child.closed = true;
+        break;
+    }
+    ipc::Request request;
+    for (ipc::Parse parse; (parse = ipc::take_request(child.inbox, request)) != ipc::Parse::incomplete;) {
+        if (parse == ipc::Parse::invalid) {
+            log_action(LogLevel::error, "ipc", Outcome::fail, {{"handler_pid", child.pid}, {"error", "bad message"}});
+            ::kill(child.pid, SIGKILL);
+            child.closed = true;
+            return;
+        }
+        if (auto reply = coordinator_->handle(request)) deliver(child, *reply);
+        else child.waiting_winners = request.header.agency;
+    }
+    if (coordinator_->draw_done()) answer_parked_winners();
+}
+
+void Server::deliver(Child& child, const ipc::Reply& reply) {
+    child.outbox.append(ipc::encode_reply(reply));
+    flush(child);
+}
+
+// Writes what the pipe takes now; poll() asks for POLLOUT while more is left.
+void Server::flush(Child& child) {
+    while (!child.outbox.empty()) {
+        const ssize_t put = ::write(child.to_handler.get(), child.outbox.data(), child.outbox.size());
+        if (put > 0) { child.outbox.erase(0, static_cast<std::size_t>(put)); continue; }
+        if (put < 0 && errno == EINTR) continue;
+        if (put < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        child.closed = true; // the handler is gone
+        return;
+    }
+}
+
+void Server::answer_parked_winners() {
+    for (Child& child : children_) {
+        if (child.waiting_winners == 0) continue;
+        deliver(child, coordinator_->winners_reply(child.waiting_winners));
+        child.waiting_winners = 0;
+    }
+}
+
+void Server::reap_children() {
+    int status = 0;
+    for (pid_t pid; (pid = ::waitpid(-1, &status, WNOHANG)) > 0;) {
+        live_pids_.erase(pid);
+        if (WIFSIGNALED(status))
+            log_action(LogLevel::warning, "handler_exit", Outcome::fail,
+                       {{"handler_pid", pid}, {"signal", strsignal(WTERMSIG(status))}});
+        else
+            log_action(LogLevel::debug, "handler_exit", Outcome::success,
+                       {{"handler_pid", pid}, {"code", WEXITSTATUS(status)}});
+    }
+}
+
+// SIGTERM: stop accepting, answer parked WINNERS with "shutting down", close
+// every pipe (handlers take EOF as "stop now"), wait for them, close the store.
+void Server::shutdown() {
+    const auto listen_port = local_port(listener_.get());
+    listener_.reset();
+    log_action(LogLevel::info, "close_socket", Outcome::success, {{"socket", "listener"}, {"port", listen_port}});
+    for (Child& child : children_) {
+        if (child.waiting_winners != 0)
+            deliver(child, {ipc::Outcome::answered, wire::encode_error(wire::ErrorCode::shutting_down)});
+        child.from_handler.reset();
+        child.to_handler.reset();
+        log_action(LogLevel::info, "close_pipe", Outcome::success, {{"handler_pid", child.pid}, {"peer", child.peer}});
+    }
+    children_.clear();
+    wait_for_children(kShutdownDeadlineMs);
+    coordinator_->store().close();
+    log_action(LogLevel::info, "close_file", Outcome::success, {{"file", config_.bets_file}});
+    signals_.uninstall();
+}
+
+void Server::wait_for_children(int deadline_ms) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
+    reap_children();
+    while (!live_pids_.empty()) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        pollfd wake{signals_.fd(), POLLIN, 0}; // SIGCHLD arrives here
+        ::poll(&wake, 1, static_cast<int>(left.count()));
+        signals_.drain();
+        reap_children();
+    }
+    for (pid_t pid : live_pids_) {
+        log_action(LogLevel::warning, "handler_kill", Outcome::success, {{"handler_pid", pid}});
+        ::kill(pid, SIGKILL);
+    }
+    while (!live_pids_.empty()) {
+        int status = 0;
+        const pid_t pid = ::waitpid(-1, &status, 0);
+        if (pid < 0 && errno == EINTR) continue;
+        if (pid < 0) break;
+        live_pids_.erase(pid);
+    }
+}

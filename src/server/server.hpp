@@ -1,0 +1,59 @@
+// The server process: it listens, forks one handler per connection and, as
+// the coordinator, serves every handler's pipe from one poll() loop. Only
+// this process writes the bet store; there are no locks because nothing is
+// shared: state lives here and handlers ask for changes by message.
+#pragma once
+
+#include "common/fd.hpp"
+#include "common/signals.hpp"
+#include "server/coordinator.hpp"
+#include "server/server_config.hpp"
+
+#include <sys/types.h>
+
+#include <list>
+#include <optional>
+#include <set>
+#include <string>
+
+class Server {
+public:
+    explicit Server(ServerConfig config);
+    int run(); // the process exit code
+
+private:
+    // One live handler, as the coordinator sees it.
+    struct Child {
+        pid_t pid = -1;
+        std::string peer;
+        Fd from_handler; // requests (non-blocking read end)
+        Fd to_handler;   // replies (non-blocking write end)
+        std::string inbox;
+        std::string outbox;
+        std::uint32_t waiting_winners = 0; // agency of a parked WINNERS, 0 if none
+        bool closed = false;
+    };
+
+    bool start();
+    void serve();
+    void on_signals();
+    void accept_client();
+    void spawn_handler(Fd client, const std::string& peer);
+    [[noreturn]] void become_handler(Fd client, const std::string& peer, Fd to_coordinator,
+                                     Fd from_coordinator);
+    void read_requests(Child& child);
+    void deliver(Child& child, const ipc::Reply& reply);
+    void flush(Child& child);
+    void answer_parked_winners();
+    void reap_children();
+    void shutdown();
+    void wait_for_children(int deadline_ms);
+
+    ServerConfig config_;
+    SignalPipe signals_;
+    Fd listener_;
+    std::optional<Coordinator> coordinator_;
+    std::list<Child> children_;
+    std::set<pid_t> live_pids_; // forked and not yet reaped
+    bool stopping_ = false;
+};

@@ -1,0 +1,28 @@
+// The server's settings (SPEC §3): section [DEFAULT] of server.ini, each key
+// overridable by the environment variable of the same name.
+#pragma once
+
+#include "common/config.hpp"
+
+#include <cstdint>
+#include <string>
+#include <variant>
+
+struct ServerConfig {
+    std::uint16_t port = 12345;
+    std::string ip = "0.0.0.0";
+    int listen_backlog = 5;
+    LogLevel log_level = LogLevel::info;
+    std::uint32_t agencies = 5;
+    std::string bets_file = ".data/bets.csv";
+    int idle_timeout_seconds = 60; // a silent client is dropped after this
+    int max_handlers = 64;         // live connections; the excess is refused
+};
+
+// Loads `path` (a missing file is fine) and the environment. On success the
+// reader's unknown entries are in `reader_out` for warnings.
+std::variant<ServerConfig, ConfigError> load_server_config(const std::string& path, const EnvLookup& env,
+                                                           std::vector<IniEntry>* unknown = nullptr);
+
+// Logs `action: config | result: success | <every setting>`.
+void log_server_config(const ServerConfig& config);
