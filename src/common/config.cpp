@@ -32,7 +32,8 @@ void ConfigReader::fail(const Found& found, const SettingKey& key, const std::st
 
 void ConfigReader::fail(const SettingKey& key, const std::string& message) {
     if (auto found = find(key)) fail(*found, key, message);
-    else if (!error_) error_ = ConfigError{file_.file(), 0, key.env, message};
+    else if (!error_) error_ = ConfigError{key.env.empty() ? file_.file() : "environment", 0,
+                                           key.env.empty() ? key.key : key.env, message};
 }
 
 std::optional<std::string> ConfigReader::text(const SettingKey& key) {

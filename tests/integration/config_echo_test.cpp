@@ -1,0 +1,92 @@
+// Configuration errors (SPEC §3, exit code 2) and the ECHO probe (SPEC §5).
+#include "harness.hpp"
+#include "scenario.hpp"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+
+using harness::TempDir;
+using harness::with_action;
+
+namespace {
+
+// The config failure line, which must name the key.
+void expect_config_error(const std::string& log, const std::string& key) {
+    const auto lines = harness::parse_log(log);
+    const auto errors = with_action(lines, "config", "fail");
+    ASSERT_EQ(errors.size(), 1u) << "config | result: fail lines; log:\n" << harness::read_file(log);
+    EXPECT_EQ(errors[0].get("key"), key) << errors[0].raw;
+    ASSERT_FALSE(lines.empty());
+    EXPECT_EQ(lines.back().action, "exit") << lines.back().raw;
+    EXPECT_EQ(lines.back().result, "fail") << lines.back().raw;
+}
+
+std::vector<std::uint8_t> echo_frame(std::size_t payload_size) {
+    std::vector<std::uint8_t> frame{0, 4, 0, 0, 0, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(payload_size >> 8),
+                                    static_cast<std::uint8_t>(payload_size & 0xff)};
+    for (std::size_t i = 0; i < payload_size; ++i) frame.push_back(static_cast<std::uint8_t>((i * 37 + 11) & 0xff));
+    return frame;
+}
+
+} // namespace
+
+TEST(Config, ServerRejectsANonNumericPort) {
+    TempDir dir;
+    harness::Process server = harness::Process::spawn(
+        scenario::server_binary(), {"--config", "config/server.ini"},
+        {{"SERVER_PORT", "abc"}, {"SERVER_BETS_FILE", dir.file("bets.csv")}}, dir.file("server.log"));
+    EXPECT_EQ(server.wait_exit(), 2);
+    expect_config_error(server.log_file(), "SERVER_PORT");
+    EXPECT_NE(harness::read_file(server.log_file()).find("abc"), std::string::npos) << "the bad value is not shown";
+    EXPECT_FALSE(std::filesystem::exists(dir.file("bets.csv"))) << "a misconfigured server created its store";
+}
+
+// SPEC §3: an unparsable value in the file names the file, line and key.
+TEST(Config, ServerNamesFileLineAndKeyOfABadValue) {
+    TempDir dir;
+    harness::write_file(dir.file("server.ini"), "[DEFAULT]\n; comment\nSERVER_AGENCIES = many\n");
+    harness::Process server = harness::Process::spawn(scenario::server_binary(), {"--config", dir.file("server.ini")},
+                                                      {{"SERVER_BETS_FILE", dir.file("bets.csv")}},
+                                                      dir.file("server.log"));
+    EXPECT_EQ(server.wait_exit(), 2);
+    expect_config_error(server.log_file(), "SERVER_AGENCIES");
+    const auto errors = with_action(harness::parse_log(server.log_file()), "config", "fail");
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].get("file"), dir.file("server.ini")) << errors[0].raw;
+    EXPECT_EQ(errors[0].get("line"), "3") << errors[0].raw;
+}
+
+TEST(Config, ClientWithoutIdExits2) {
+    TempDir dir;
+    harness::Process client = harness::Process::spawn(scenario::client_binary(), {"--config", "config/client.ini"},
+                                                      {{"CLI_SERVER_ADDRESS", "127.0.0.1:9"}},
+                                                      dir.file("client.log"));
+    EXPECT_EQ(client.wait_exit(), 2);
+    expect_config_error(client.log_file(), "CLI_ID");
+}
+
+// SPEC §5: the server sends an ECHO frame back byte for byte, several per
+// connection, whatever the bytes and however the frame is split in writes.
+TEST(Echo, FrameComesBackByteForByte) {
+    TempDir dir;
+    scenario::Server server;
+    ASSERT_NO_FATAL_FAILURE(scenario::start_server(dir, 0, server)); // 0 agencies: echo-only deployment
+    const int fd = harness::connect_loopback(server.port);
+    ASSERT_GE(fd, 0);
+    for (const std::size_t size : {std::size_t{1}, std::size_t{300}, std::size_t{8192 - 12}}) {
+        SCOPED_TRACE("payload " + std::to_string(size) + " bytes");
+        const auto frame = echo_frame(size);
+        const std::size_t split = 5; // inside the header: the server must loop on short reads
+        EXPECT_TRUE(harness::send_all(fd, {frame.begin(), frame.begin() + split}));
+        EXPECT_TRUE(harness::send_all(fd, {frame.begin() + split, frame.end()}));
+        const auto reply = harness::receive_exactly(fd, frame.size());
+        EXPECT_EQ(reply.size(), frame.size());
+        EXPECT_TRUE(reply == frame) << "the echoed frame differs from the one sent";
+    }
+    ::close(fd);
+    ASSERT_NO_FATAL_FAILURE(scenario::stop_server(server));
+    EXPECT_EQ(harness::fail_lines(harness::parse_log(server.log)), "");
+}
