@@ -48,6 +48,7 @@ bool BetSource::next(Bet& bet) {
     while (file_.is_open() && std::getline(file_, line_)) {
         ++line_number_;
         if (!line_.empty() && line_.back() == '\r') line_.pop_back();
+        if (line_number_ == 1 && line_.rfind("\xEF\xBB\xBF", 0) == 0) line_.erase(0, 3); // UTF-8 BOM
         if (line_.find_first_not_of(" \t") == std::string::npos) continue; // blank line
         if (parse_row(line_, bet)) return true;
     }

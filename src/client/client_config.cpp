@@ -19,22 +19,24 @@ std::optional<Bet> single_bet_from(ConfigReader& reader, std::uint32_t agency) {
     int present = 0;
     for (int i = 0; i < 5; ++i) present += (values[i] = reader.text(SettingKey{names[i], "", ""})).has_value();
     if (present == 0) return std::nullopt;
-    if (present != 5) {
-        reader.fail(SettingKey{"NOMBRE", "", ""}, "single-bet mode needs NOMBRE, APELLIDO, DOCUMENTO, NACIMIENTO and NUMERO");
+    for (int i = 0; i < 5 && present != 5; ++i) {
+        if (values[i]) continue;
+        reader.fail(SettingKey{names[i], "", ""},
+                    "missing: single-bet mode needs NOMBRE, APELLIDO, DOCUMENTO, NACIMIENTO and NUMERO");
         return std::nullopt;
     }
-    Bet bet{agency, *values[0], *values[1], *values[2], *values[3], 0};
-    const auto number = parse_bet_number(*values[4]);
-    if (!number) {
-        reader.fail(SettingKey{"NUMERO", "", ""}, "must be a number from 0 to 9999");
+    // Each value is checked on its own so the error names the variable at fault.
+    const std::optional<std::string_view> problems[5] = {
+        name_problem(*values[0]), name_problem(*values[1]),
+        is_valid_document(*values[2]) ? std::nullopt : std::optional<std::string_view>("must be 1 to 8 digits"),
+        is_valid_birthdate(*values[3]) ? std::nullopt : std::optional<std::string_view>("must be a real YYYY-MM-DD date"),
+        parse_bet_number(*values[4]) ? std::nullopt : std::optional<std::string_view>("must be a number from 0 to 9999")};
+    for (int i = 0; i < 5; ++i) {
+        if (!problems[i]) continue;
+        reader.fail(SettingKey{names[i], "", ""}, std::string(*problems[i]));
         return std::nullopt;
     }
-    bet.number = *number;
-    if (auto problem = bet_problem(bet)) {
-        reader.fail(SettingKey{"NOMBRE", "", ""}, "invalid bet: " + std::string(*problem));
-        return std::nullopt;
-    }
-    return bet;
+    return Bet{agency, *values[0], *values[1], *values[2], *values[3], *parse_bet_number(*values[4])};
 }
 
 } // namespace

@@ -50,8 +50,11 @@ void write_stdout(const std::string& text) {
 } // namespace
 
 void Detail::format(long long number) {
-    const auto result = std::to_chars(digits_, digits_ + sizeof digits_, number);
-    digits_length_ = static_cast<std::size_t>(result.ptr - digits_);
+    digits_length_ = static_cast<std::size_t>(std::to_chars(digits_, digits_ + sizeof digits_, number).ptr - digits_);
+}
+
+void Detail::format(unsigned long long number) {
+    digits_length_ = static_cast<std::size_t>(std::to_chars(digits_, digits_ + sizeof digits_, number).ptr - digits_);
 }
 
 std::optional<LogLevel> parse_log_level(std::string_view name) {

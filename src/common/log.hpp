@@ -25,13 +25,17 @@ public:
     Detail(std::string_view key, const std::string& text) : key_(key), text_(text) {}
     Detail(std::string_view key, const char* text) : key_(key), text_(text) {}
     template <typename Number, typename = std::enable_if_t<std::is_integral_v<Number>>>
-    Detail(std::string_view key, Number number) : key_(key) { format(static_cast<long long>(number)); }
+    Detail(std::string_view key, Number number) : key_(key) {
+        if constexpr (std::is_signed_v<Number>) format(static_cast<long long>(number));
+        else format(static_cast<unsigned long long>(number));
+    }
 
     std::string_view key() const { return key_; }
     std::string_view value() const { return digits_length_ ? std::string_view(digits_, digits_length_) : text_; }
 
 private:
     void format(long long number);
+    void format(unsigned long long number);
     std::string_view key_;
     std::string_view text_;
     char digits_[24] = {};
