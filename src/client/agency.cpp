@@ -119,7 +119,8 @@ Agency::Step Agency::ask_winners() {
 
 Agency::Step Agency::exchange(const wire::Bytes& request, int timeout_seconds, wire::ReplyHeader& reply) {
     for (int attempt = 0; attempt <= kMaxResends; ++attempt) {
-        if (!socket_ && connect() != Step::ok) return Step::failed;
+        if (!socket_)
+            if (const Step step = connect(); step != Step::ok) return step;
         std::uint8_t head[wire::kReplyHeaderSize];
         IoStatus status = write_all(socket_.get(), request.data(), request.size());
         if (status == IoStatus::ok)

@@ -138,7 +138,13 @@ void Server::spawn_handler(Fd client, const std::string& peer) {
         log_action(LogLevel::error, "fork", Outcome::fail, {{"peer", peer}, {"error", errno_text("fork")}});
         return;
     }
-    if (pid == 0) become_handler(std::move(client), peer, std::move(requests.write_end), std::move(replies.read_end));
+    if (pid == 0) {
+        // The coordinator's ends must not stay open in the child, or the
+        // handler would never see EOF on its reply pipe.
+        requests.read_end.reset();
+        replies.write_end.reset();
+        become_handler(std::move(client), peer, std::move(requests.write_end), std::move(replies.read_end));
+    }
     live_pids_.insert(pid);
     set_non_blocking(requests.read_end.get());
     set_non_blocking(replies.write_end.get());

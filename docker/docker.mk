@@ -1,0 +1,48 @@
+# Docker targets of the Lotería Nacional; included by the top-level Makefile.
+#
+#   make docker-image         static binaries, then the images server:latest,
+#                             client:latest and ncat:local (all FROM scratch:
+#                             nothing is pulled, no registry is needed)
+#   make docker-compose-up    starts docker-compose-dev.yaml (server + 5 agencies)
+#   make docker-compose-logs  follows its logs
+#   make docker-compose-down  stops it (SIGTERM, 10 s grace) and removes it
+#   make test-docker          tests/docker/run.sh (skips when no Docker engine)
+#
+# docker-compose-dev.yaml is written by scripts/generar-compose.sh (5 agencies):
+#   scripts/generar-compose.sh docker-compose-dev.yaml 5
+# COMPOSE is `docker compose` when that plugin answers, else `docker-compose`;
+# set it on the command line to override. It is looked up once, and only when a
+# Docker target uses it.
+
+DOCKER_COMPOSE_FILE ?= docker-compose-dev.yaml
+
+ifeq ($(origin COMPOSE),undefined)
+COMPOSE = $(eval COMPOSE := $(shell if docker compose version >/dev/null 2>&1; \
+    then echo 'docker compose'; else echo docker-compose; fi))$(COMPOSE)
+endif
+
+.PHONY: docker-image docker-compose-up docker-compose-down docker-compose-logs test-docker
+
+# Each image's build context is a tar of exactly its Dockerfile and binary.
+docker-image: static
+	tar -c docker/server.Dockerfile bin/static/server \
+	  | docker build -f docker/server.Dockerfile -t server:latest -
+	tar -c docker/client.Dockerfile bin/static/client \
+	  | docker build -f docker/client.Dockerfile -t client:latest -
+	docker/build-ncat-image.sh ncat:local
+
+# No --build: the compose file names prebuilt images and nothing may be pulled.
+docker-compose-up: docker-image
+	$(COMPOSE) -f $(DOCKER_COMPOSE_FILE) up -d
+
+# -v also removes the bet-store volume: the server appends to an existing
+# store, so a kept volume would count the next run's bets twice.
+docker-compose-down:
+	$(COMPOSE) -f $(DOCKER_COMPOSE_FILE) stop -t 10
+	$(COMPOSE) -f $(DOCKER_COMPOSE_FILE) down -v
+
+docker-compose-logs:
+	$(COMPOSE) -f $(DOCKER_COMPOSE_FILE) logs -f
+
+test-docker:
+	tests/docker/run.sh
