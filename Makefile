@@ -76,5 +76,5 @@ help:
 	@echo "make static         static binaries in bin/static/ (for Docker)"
 	@echo "make clean          remove build outputs"
 
--include $(wildcard docker/docker.mk)
+-include $(wildcard docker/docker.mk tests/fuzz/fuzz.mk bench/bench.mk)
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -44,7 +44,7 @@ echo "Lotería Nacional: $agencies agencies, $bets bets stored, $(awk -v a="$sta
 for id in $(seq 1 "$agencies"); do
   winners=$(sed -n 's/.*action: consulta_ganadores | result: success | cant_ganadores: \([0-9]*\).*/\1/p' "$work/agency-$id.log")
   documents=$(sed -n 's/.*action: ganadores | result: success | agencia: [0-9]* | dni: \(.*\)$/\1/p' "$work/agency-$id.log")
-  echo "  agency $id: ${winners:-?} winners ${documents:+(DNI $documents)}"
+  echo "  agency $id: ${winners:-?} winners${documents:+ (DNI $documents)}"
 done
 echo "logs and bet store: $work"
 grep -h 'result: fail' "$work"/*.log && status=1

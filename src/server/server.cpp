@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,7 +49,12 @@ int Server::run() {
     }
     serve();
     shutdown();
-    log_action(LogLevel::info, "exit", Outcome::success);
+    // Peak memory of this process and of the largest handler, for the benchmark.
+    rusage self{}, children{};
+    ::getrusage(RUSAGE_SELF, &self);
+    ::getrusage(RUSAGE_CHILDREN, &children);
+    log_action(LogLevel::info, "exit", Outcome::success,
+               {{"max_rss_kb", self.ru_maxrss}, {"handler_max_rss_kb", children.ru_maxrss}});
     return 0;
 }
 
