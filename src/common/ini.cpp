@@ -1,9 +1,14 @@
 // INI parsing (see ini.hpp).
 #include "common/ini.hpp"
 
+#include "common/fd.hpp"
+#include "common/log.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cctype>
-#include <fstream>
-#include <sstream>
+#include <cerrno>
 
 std::string ConfigError::describe() const {
     std::string text = file;
@@ -61,16 +66,23 @@ std::variant<IniFile, ConfigError> IniFile::parse(std::string_view text, const s
 }
 
 std::variant<IniFile, ConfigError> IniFile::load(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        IniFile missing;
+    Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file && errno == ENOENT) {
+        IniFile missing; // fine: the environment may provide every value
         missing.file_ = path;
         return missing;
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) return ConfigError{path, 0, "", "cannot read file"};
-    return parse(text.str(), path);
+    if (!file) return ConfigError{path, 0, "", errno_text("open")};
+    std::string text;
+    char chunk[4096];
+    for (;;) {
+        const ssize_t got = ::read(file.get(), chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return ConfigError{path, 0, "", errno_text("read")}; // e.g. a directory
+        if (got == 0) break;
+        text.append(chunk, static_cast<std::size_t>(got));
+    }
+    return parse(text, path);
 }
 
 const IniEntry* IniFile::find(std::string_view section, std::string_view key) const {

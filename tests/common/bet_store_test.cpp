@@ -1,0 +1,332 @@
+// The CSV bet store (SPEC §6): line format, store_bets / load_bets.
+#include "common/bet_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+class TempDir {
+public:
+    TempDir() {
+        char pattern[] = "/tmp/bet_store_test.XXXXXX";
+        const char* made = ::mkdtemp(pattern);
+        if (made == nullptr) ADD_FAILURE() << "mkdtemp: " << std::strerror(errno);
+        else path_ = made;
+    }
+    ~TempDir() {
+        std::error_code ignored;
+        if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+Bet make_bet(std::uint32_t agency, std::string first, std::string last, std::string document,
+             std::string birthdate, std::uint16_t number) {
+    Bet bet;
+    bet.agency = agency;
+    bet.first_name = std::move(first);
+    bet.last_name = std::move(last);
+    bet.document = std::move(document);
+    bet.birthdate = std::move(birthdate);
+    bet.number = number;
+    return bet;
+}
+
+void write_file(const std::string& path, const std::string& content) {
+    std::ofstream out(path, std::ios::binary);
+    out << content;
+    ASSERT_TRUE(out.good());
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+struct Loaded {
+    LoadResult result;
+    std::vector<Bet> bets;
+};
+
+Loaded load(const std::string& path) {
+    Loaded loaded;
+    loaded.result = load_bets(path, [&](const Bet& bet) { loaded.bets.push_back(bet); });
+    return loaded;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------- line format
+
+TEST(CommonBetStore, StoreLineFormatIsAgencyNamesDocumentDateNumber) {
+    std::string out;
+    append_store_line(out, make_bet(3, "Ana", "Lorca", "00000042", "1999-03-17", 7574));
+    EXPECT_EQ(out, "3,Ana,Lorca,00000042,1999-03-17,7574\n");
+}
+
+TEST(CommonBetStore, StoreLineQuotesLikeQuoteMinimal) {
+    std::string out;
+    append_store_line(out, make_bet(12, "María José", "Pérez, \"La\" Gómez", "7", "2000-02-29", 0));
+    EXPECT_EQ(out, "12,María José,\"Pérez, \"\"La\"\" Gómez\",7,2000-02-29,0\n");
+}
+
+TEST(CommonBetStore, StoreLineAppends) {
+    std::string out = "previous\n";
+    append_store_line(out, make_bet(1, "A", "B", "1", "2000-01-01", 1));
+    EXPECT_EQ(out, "previous\n1,A,B,1,2000-01-01,1\n");
+}
+
+TEST(CommonBetStore, ParseStoreLineReadsEveryField) {
+    Bet bet;
+    ASSERT_TRUE(parse_store_line("65535,\"Ana, la\",\"O\"\"Neil\",00000042,1999-03-17,9999", bet));
+    EXPECT_EQ(bet, make_bet(65535, "Ana, la", "O\"Neil", "00000042", "1999-03-17", 9999));
+}
+
+TEST(CommonBetStore, ParseStoreLineRejectsMalformedLines) {
+    Bet bet;
+    EXPECT_FALSE(parse_store_line("", bet));
+    EXPECT_FALSE(parse_store_line("1,Ana,Lorca,42,1999-03-17", bet));          // 5 fields
+    EXPECT_FALSE(parse_store_line("1,Ana,Lorca,42,1999-03-17,1,x", bet));      // 7 fields
+    EXPECT_FALSE(parse_store_line("x,Ana,Lorca,42,1999-03-17,1", bet));        // agency
+    EXPECT_FALSE(parse_store_line(",Ana,Lorca,42,1999-03-17,1", bet));         // empty agency
+    EXPECT_FALSE(parse_store_line("-1,Ana,Lorca,42,1999-03-17,1", bet));       // negative agency
+    EXPECT_FALSE(parse_store_line("1,Ana,Lorca,42,1999-03-17,70000", bet));    // number > u16
+    EXPECT_FALSE(parse_store_line("1,Ana,Lorca,42,1999-03-17,12x", bet));      // number
+    EXPECT_FALSE(parse_store_line("1,Ana,Lorca,42,1999-03-17,", bet));         // empty number
+    EXPECT_FALSE(parse_store_line("1,\"Ana,Lorca,42,1999-03-17,1", bet));      // broken quote
+}
+
+TEST(CommonBetStore, LineRoundTripsTrickyBets) {
+    const std::vector<Bet> bets{
+        make_bet(1, "Ana, María", "\"Tano\"", "00000042", "2000-02-29", 7574),
+        make_bet(2, "Ñandú", "Muñoz-Göğüş", "0", "1900-03-01", 0),
+        make_bet(3, "\"", ",", "99999999", "0001-01-01", 9999),
+        make_bet(4, " x ", "a\"\"b", "00000000", "2024-12-31", 1),
+    };
+    for (const Bet& bet : bets) {
+        std::string line;
+        append_store_line(line, bet);
+        ASSERT_EQ(line.back(), '\n');
+        line.pop_back();
+        Bet parsed;
+        ASSERT_TRUE(parse_store_line(line, parsed)) << line;
+        EXPECT_EQ(parsed, bet) << line;
+    }
+}
+
+// ---------------------------------------------------------------- store + load
+
+TEST(CommonBetStore, StoreThenLoadRoundTripsExactly) {
+    TempDir dir;
+    const std::string path = dir.file("bets.csv");
+    const std::vector<Bet> bets{
+        make_bet(1, "Ana, María", "Pérez \"La\" Gómez", "00000042", "2000-02-29", 7574),
+        make_bet(2, "José", "Ñúñez", "00000001", "1985-12-31", 0),
+        make_bet(65535, "ñññ", "O'Brien, Jr.", "12345678", "1970-01-01", 9999),
+    };
+    BetStore store = BetStore::open(path);
+    ASSERT_TRUE(store.is_open()) << std::strerror(errno);
+    EXPECT_EQ(store.path(), path);
+    ASSERT_TRUE(store_bets(store, bets));
+    ASSERT_TRUE(store.sync());
+    store.close();
+    EXPECT_FALSE(store.is_open());
+
+    const Loaded loaded = load(path);
+    EXPECT_TRUE(loaded.result.ok) << loaded.result.error;
+    EXPECT_EQ(loaded.result.bets, 3u);
+    EXPECT_EQ(loaded.bets, bets);
+}
+
+TEST(CommonBetStore, StoreAppendsAcrossOpens) {
+    TempDir dir;
+    const std::string path = dir.file("bets.csv");
+    const Bet first = make_bet(1, "A", "B", "1", "2000-01-01", 1);
+    const Bet second = make_bet(2, "C", "D", "2", "2000-01-02", 2);
+    {
+        BetStore store = BetStore::open(path);
+        ASSERT_TRUE(store.is_open());
+        ASSERT_TRUE(store_bets(store, {first}));
+    }
+    {
+        BetStore store = BetStore::open(path);
+        ASSERT_TRUE(store.is_open());
+        ASSERT_TRUE(store_bets(store, {second}));
+    }
+    EXPECT_EQ(read_file(path), "1,A,B,1,2000-01-01,1\n2,C,D,2,2000-01-02,2\n");
+    EXPECT_EQ(load(path).bets, (std::vector<Bet>{first, second}));
+}
+
+TEST(CommonBetStore, StoringAnEmptyBatchWritesNothing) {
+    TempDir dir;
+    const std::string path = dir.file("bets.csv");
+    BetStore store = BetStore::open(path);
+    ASSERT_TRUE(store.is_open());
+    EXPECT_TRUE(store_bets(store, {}));
+    EXPECT_EQ(read_file(path), "");
+}
+
+TEST(CommonBetStore, OpenInMissingDirectoryFails) {
+    TempDir dir;
+    BetStore store = BetStore::open(dir.file("no/such/dir/bets.csv"));
+    EXPECT_FALSE(store.is_open());
+}
+
+TEST(CommonBetStore, LoadStreamsInFileOrder) {
+    TempDir dir;
+    const std::string path = dir.file("bets.csv");
+    write_file(path,
+               "3,C,C,3,2000-01-03,3\n"
+               "1,A,A,1,2000-01-01,1\n"
+               "2,B,B,2,2000-01-02,2\n");
+    const Loaded loaded = load(path);
+    ASSERT_TRUE(loaded.result.ok);
+    EXPECT_EQ(loaded.result.bets, 3u);
+    ASSERT_EQ(loaded.bets.size(), 3u);
+    EXPECT_EQ(loaded.bets[0].agency, 3u);
+    EXPECT_EQ(loaded.bets[1].agency, 1u);
+    EXPECT_EQ(loaded.bets[2].agency, 2u);
+}
+
+TEST(CommonBetStore, MissingFileIsAnEmptyStore) {
+    TempDir dir;
+    const Loaded loaded = load(dir.file("never-created.csv"));
+    EXPECT_TRUE(loaded.result.ok);
+    EXPECT_EQ(loaded.result.bets, 0u);
+    EXPECT_EQ(loaded.result.bad_line, 0u);
+    EXPECT_TRUE(loaded.bets.empty());
+}
+
+TEST(CommonBetStore, EmptyFileIsAnEmptyStore) {
+    TempDir dir;
+    write_file(dir.file("bets.csv"), "");
+    const Loaded loaded = load(dir.file("bets.csv"));
+    EXPECT_TRUE(loaded.result.ok);
+    EXPECT_EQ(loaded.result.bets, 0u);
+}
+
+TEST(CommonBetStore, MalformedLineIsReportedWithItsOneBasedNumber) {
+    TempDir dir;
+    const std::string path = dir.file("bets.csv");
+    write_file(path,
+               "1,A,A,1,2000-01-01,1\n"
+               "1,B,B,2,2000-01-02,2\n"
+               "1,C,C,3,2000-01-03,3\n"
+               "1,\"broken,C,3,2000-01-03,3\n"
+               "1,E,E,5,2000-01-05,5\n");
+    const Loaded loaded = load(path);
+    EXPECT_FALSE(loaded.result.ok);
+    EXPECT_EQ(loaded.result.bad_line, 4u);
+    EXPECT_EQ(loaded.result.bets, 3u);
+    EXPECT_EQ(loaded.bets.size(), 3u);
+    EXPECT_FALSE(loaded.result.error.empty());
+}
+
+TEST(CommonBetStore, MalformedFirstLineIsLineOne) {
+    TempDir dir;
+    write_file(dir.file("bets.csv"), "garbage\n1,A,A,1,2000-01-01,1\n");
+    const Loaded loaded = load(dir.file("bets.csv"));
+    EXPECT_FALSE(loaded.result.ok);
+    EXPECT_EQ(loaded.result.bad_line, 1u);
+    EXPECT_EQ(loaded.result.bets, 0u);
+    EXPECT_TRUE(loaded.bets.empty());
+}
+
+TEST(CommonBetStore, BlankLinesAreSkippedButCounted) {
+    TempDir dir;
+    write_file(dir.file("bets.csv"), "1,A,A,1,2000-01-01,1\n\n\r\nbad line\n");
+    const Loaded loaded = load(dir.file("bets.csv"));
+    EXPECT_FALSE(loaded.result.ok);
+    EXPECT_EQ(loaded.result.bets, 1u);
+    EXPECT_EQ(loaded.result.bad_line, 4u);
+}
+
+TEST(CommonBetStore, CrlfLinesAreAccepted) {
+    TempDir dir;
+    const std::string path = dir.file("bets.csv");
+    write_file(path, "1,Ana,\"Lorca, hijo\",00000042,1999-03-17,7574\r\n2,Bo,Cid,7,2001-01-01,12\r\n");
+    const Loaded loaded = load(path);
+    ASSERT_TRUE(loaded.result.ok) << loaded.result.error;
+    EXPECT_EQ(loaded.bets, (std::vector<Bet>{make_bet(1, "Ana", "Lorca, hijo", "00000042", "1999-03-17", 7574),
+                                             make_bet(2, "Bo", "Cid", "7", "2001-01-01", 12)}));
+}
+
+TEST(CommonBetStore, LastLineWithoutNewlineIsLoaded) {
+    TempDir dir;
+    write_file(dir.file("bets.csv"), "1,A,A,1,2000-01-01,1\n2,B,B,2,2000-01-02,7574");
+    const Loaded loaded = load(dir.file("bets.csv"));
+    ASSERT_TRUE(loaded.result.ok);
+    ASSERT_EQ(loaded.result.bets, 2u);
+    EXPECT_EQ(loaded.bets[1], make_bet(2, "B", "B", "2", "2000-01-02", 7574));
+}
+
+TEST(CommonBetStore, LoadingADirectoryIsAnError) {
+    TempDir dir;
+    const std::string path = dir.file("sub");
+    ASSERT_EQ(::mkdir(path.c_str(), 0755), 0);
+    const Loaded loaded = load(path);
+    EXPECT_FALSE(loaded.result.ok);
+    EXPECT_FALSE(loaded.result.error.empty());
+}
+
+TEST(CommonBetStore, LargeStoreLoadsWithRightCountAndWinners) {
+    TempDir dir;
+    const std::string path = dir.file("bets.csv");
+    constexpr std::uint32_t kBets = 200000;
+    std::uint64_t expected_winners = 0;
+    std::uint64_t expected_winners_agency3 = 0;
+    {
+        BetStore store = BetStore::open(path);
+        ASSERT_TRUE(store.is_open());
+        std::vector<Bet> chunk;
+        for (std::uint32_t i = 0; i < kBets; ++i) {
+            const std::uint32_t agency = 1 + i % 5;
+            const auto number = static_cast<std::uint16_t>(i % 997 == 0 ? 7574 : (i * 31) % 7574);
+            if (number == 7574) {
+                ++expected_winners;
+                if (agency == 3) ++expected_winners_agency3;
+            }
+            chunk.push_back(make_bet(agency, i % 3 ? "Ana" : "Ana, María", "Gómez \"G\"",
+                                     std::to_string(i % 100000000), "1990-05-17", number));
+            if (chunk.size() == 1000) {
+                ASSERT_TRUE(store_bets(store, chunk));
+                chunk.clear();
+            }
+        }
+        ASSERT_TRUE(store_bets(store, chunk));
+    }
+    ASSERT_GT(expected_winners, 0u);
+    std::uint64_t visited = 0, winners = 0, winners_agency3 = 0;
+    std::uint32_t expected_document = 0;
+    bool in_order = true;
+    const LoadResult result = load_bets(path, [&](const Bet& bet) {
+        in_order = in_order && bet.document == std::to_string(expected_document++);
+        ++visited;
+        if (has_won(bet)) {
+            ++winners;
+            if (bet.agency == 3) ++winners_agency3;
+        }
+    });
+    ASSERT_TRUE(result.ok) << result.error << " at line " << result.bad_line;
+    EXPECT_EQ(result.bets, kBets);
+    EXPECT_EQ(visited, kBets);
+    EXPECT_TRUE(in_order);
+    EXPECT_EQ(winners, expected_winners);
+    EXPECT_EQ(winners_agency3, expected_winners_agency3);
+}
