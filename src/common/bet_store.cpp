@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -59,11 +60,26 @@ BetStore BetStore::open(const std::string& path) {
     BetStore store;
     store.path_ = path;
     store.fd_.reset(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
+    struct stat status {};
+    if (store.fd_ && ::fstat(store.fd_.get(), &status) == 0) store.size_ = static_cast<std::uint64_t>(status.st_size);
     return store;
 }
 
 bool BetStore::append(std::string_view lines) {
-    return write_all(fd_.get(), lines.data(), lines.size()) == IoStatus::ok;
+    if (write_all(fd_.get(), lines.data(), lines.size()) == IoStatus::ok) {
+        size_ += lines.size();
+        return true;
+    }
+    const int saved = errno;
+    (void)truncate(size_);
+    errno = saved;
+    return false;
+}
+
+bool BetStore::truncate(std::uint64_t length) {
+    if (::ftruncate(fd_.get(), static_cast<off_t>(length)) != 0) return false;
+    size_ = length;
+    return true;
 }
 
 bool BetStore::sync() { return ::fsync(fd_.get()) == 0; }

@@ -26,15 +26,20 @@ public:
 
     bool is_open() const { return fd_.valid(); }
     const std::string& path() const { return path_; }
+    std::uint64_t size() const { return size_; } // bytes in the store
     // Appends already rendered store lines with one write; false (errno set)
-    // if the write failed.
+    // if the write failed, and then the store is cut back to its old size so
+    // that no partial line stays behind.
     bool append(std::string_view lines);
+    // Cuts the store to `length` bytes (crash recovery drops an unvouched tail).
+    bool truncate(std::uint64_t length);
     bool sync(); // fsync
     void close() { fd_.reset(); }
 
 private:
     Fd fd_;
     std::string path_;
+    std::uint64_t size_ = 0;
 };
 
 // The course's names for the two store operations.

@@ -18,12 +18,49 @@ ipc::Reply ack(ipc::Outcome outcome, std::uint32_t stored) {
 
 } // namespace
 
-Coordinator::Coordinator(std::uint32_t agencies, BetStore store)
-    : agencies_(agencies), store_(std::move(store)) {}
+std::optional<Coordinator> Coordinator::open(const Options& options, std::string& error) {
+    RecoveredState state;
+    Journal journal = Journal::open(journal_path_for(options.store_path), state, error);
+    if (!journal.is_open()) return std::nullopt;
+    BetStore store = BetStore::open(options.store_path);
+    if (!store.is_open()) return error = errno_text("open " + options.store_path), std::nullopt;
+    const std::uint64_t found = store.size();
+    if (state.had_journal && found < state.store_length) {
+        error = options.store_path + " is shorter than its journal vouches for (" + std::to_string(found) +
+                " < " + std::to_string(state.store_length) + " bytes): refusing to lose acknowledged bets";
+        return std::nullopt;
+    }
+    // Bytes past the vouched length were never acknowledged: clients resend them.
+    if (state.had_journal && found > state.store_length && !store.truncate(state.store_length))
+        return error = errno_text("ftruncate " + options.store_path), std::nullopt;
+    log_action(LogLevel::info, "recover", Outcome::success,
+               {{"journal", state.had_journal ? "replayed" : "new"}, {"batches", state.batches},
+                {"done", state.done.size()}, {"store_bytes", store.size()},
+                {"dropped_bytes", found - store.size()}, {"dropped_journal_bytes", state.torn_bytes}});
+    Coordinator coordinator(options, std::move(store), std::move(journal), state);
+    if (coordinator.all_done()) coordinator.run_draw();
+    return coordinator;
+}
+
+Coordinator::Coordinator(const Options& options, BetStore store, Journal journal, const RecoveredState& state)
+    : options_(options), store_(std::move(store)), journal_(std::move(journal)),
+      last_batch_(state.last_batch), done_(state.done) {}
+
+void Coordinator::close() {
+    store_.close();
+    journal_.close();
+}
+
+bool Coordinator::all_done() const {
+    if (options_.agencies == 0) return false; // an echo-only deployment has no draw
+    for (std::uint32_t agency = 1; agency <= options_.agencies; ++agency)
+        if (!done_.count(agency)) return false;
+    return true;
+}
 
 std::optional<ipc::Reply> Coordinator::handle(const ipc::Request& request) {
     const std::uint32_t agency = request.header.agency;
-    if (agency == 0 || agency > agencies_) return error_reply(ErrorCode::bad_agency);
+    if (agency == 0 || agency > options_.agencies) return error_reply(ErrorCode::bad_agency);
     switch (request.header.type) {
     case wire::RequestType::bets: return store_batch(request);
     case wire::RequestType::done: return mark_done(agency);
@@ -44,9 +81,16 @@ ipc::Reply Coordinator::store_batch(const ipc::Request& request) {
     if (header.batch <= last) return ack(ipc::Outcome::duplicate, header.count);
     if (done_.count(header.agency)) return error_reply(ErrorCode::agency_done);
     if (header.batch != last + 1) return error_reply(ErrorCode::batch_out_of_sequence);
-    if (!store_.append(request.lines)) {
+    // The bets first, then the journal line that vouches for them, then the
+    // ACK: a crash in between leaves an unvouched tail that recovery cuts off.
+    const std::uint64_t before = store_.size();
+    const bool stored = store_.append(request.lines) && (!options_.fsync || store_.sync()) &&
+                        journal_.record_batch(header.agency, header.batch, store_.size()) &&
+                        (!options_.fsync || journal_.sync());
+    if (!stored) {
         log_action(LogLevel::error, "store_bets", Outcome::fail,
                    {{"agencia", header.agency}, {"lote", header.batch}, {"error", errno_text("write")}});
+        (void)store_.truncate(before);
         return error_reply(ErrorCode::shutting_down);
     }
     last = header.batch;
@@ -54,11 +98,18 @@ ipc::Reply Coordinator::store_batch(const ipc::Request& request) {
 }
 
 ipc::Reply Coordinator::mark_done(std::uint32_t agency) {
-    if (done_.insert(agency).second)
+    if (!done_.count(agency)) {
+        if (!journal_.record_done(agency) || (options_.fsync && !journal_.sync())) {
+            log_action(LogLevel::error, "agencia_finalizada", Outcome::fail,
+                       {{"agencia", agency}, {"error", errno_text("write")}});
+            return error_reply(ErrorCode::shutting_down);
+        }
+        done_.insert(agency);
         log_action(LogLevel::info, "agencia_finalizada", Outcome::success,
                    {{"agencia", agency}, {"lotes", last_batch_[agency]},
-                    {"pendientes", agencies_ - static_cast<std::uint32_t>(done_.size())}});
-    if (!draw_done_ && done_.size() == agencies_) run_draw();
+                    {"pendientes", options_.agencies - static_cast<std::uint32_t>(done_.size())}});
+    }
+    if (!draw_done_ && all_done()) run_draw();
     return ack(ipc::Outcome::answered, 0);
 }
 

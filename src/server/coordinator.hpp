@@ -1,10 +1,12 @@
-// The coordinator's decisions: the only owner of the bet store and of the
-// shared state (last batch per agency, agencies done, the draw's winners).
-// Pure logic over ipc::Request -> ipc::Reply; the server process feeds it.
+// The coordinator's decisions: the only owner of the bet store, its journal
+// and the shared state (last batch per agency, agencies done, the draw's
+// winners). Pure logic over ipc::Request -> ipc::Reply; the server process
+// feeds it from its poll loop.
 #pragma once
 
 #include "common/bet_store.hpp"
 #include "server/ipc.hpp"
+#include "server/journal.hpp"
 
 #include <cstdint>
 #include <map>
@@ -15,24 +17,35 @@
 
 class Coordinator {
 public:
-    Coordinator(std::uint32_t agencies, BetStore store);
+    struct Options {
+        std::uint32_t agencies = 0;
+        std::string store_path;
+        bool fsync = false; // fsync store and journal before every ACK
+    };
 
-    // The reply to `request` from agency `request.header.agency`, or nothing
-    // when it must wait: WINNERS before the draw (the caller parks it and
-    // asks winners_reply() once draw_done()).
+    // Opens the store and its journal and recovers from a crash: the journal
+    // restores the state, the store is cut to the length the journal vouches
+    // for, and the draw runs at once if every agency was already done.
+    static std::optional<Coordinator> open(const Options& options, std::string& error);
+
+    // The reply to `request`, or nothing when it must wait: WINNERS before
+    // the draw (the caller parks it and asks winners_reply() once draw_done()).
     std::optional<ipc::Reply> handle(const ipc::Request& request);
 
     bool draw_done() const { return draw_done_; }
     ipc::Reply winners_reply(std::uint32_t agency) const;
-    BetStore& store() { return store_; }
+    void close(); // the store and the journal
 
 private:
+    Coordinator(const Options& options, BetStore store, Journal journal, const RecoveredState& state);
     ipc::Reply store_batch(const ipc::Request& request);
     ipc::Reply mark_done(std::uint32_t agency);
+    bool all_done() const;
     void run_draw();
 
-    std::uint32_t agencies_;
+    Options options_;
     BetStore store_;
+    Journal journal_;
     std::map<std::uint32_t, std::uint32_t> last_batch_; // agency -> last stored batch number
     std::set<std::uint32_t> done_;
     bool draw_done_ = false;

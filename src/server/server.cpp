@@ -59,14 +59,12 @@ int Server::run() {
 }
 
 bool Server::start() {
-    BetStore store = BetStore::open(config_.bets_file);
-    if (!store.is_open()) {
-        log_action(LogLevel::critical, "open_store", Outcome::fail,
-                   {{"file", config_.bets_file}, {"error", errno_text("open")}});
+    std::string error;
+    coordinator_ = Coordinator::open({config_.agencies, config_.bets_file, config_.fsync}, error);
+    if (!coordinator_) {
+        log_action(LogLevel::critical, "open_store", Outcome::fail, {{"file", config_.bets_file}, {"error", error}});
         return false;
     }
-    coordinator_.emplace(config_.agencies, std::move(store));
-    std::string error;
     listener_ = listen_tcp(config_.ip, config_.port, config_.listen_backlog, error);
     if (!listener_) {
         log_action(LogLevel::critical, "listen", Outcome::fail,
@@ -168,7 +166,7 @@ void Server::become_handler(Fd client, const std::string& peer, Fd to_coordinato
     signals_.uninstall();
     ::signal(SIGINT, SIG_IGN); // a terminal's Ctrl-C reaches the coordinator, which stops us
     listener_.reset();
-    coordinator_->store().close();
+    coordinator_->close();
     children_.clear();
     Handler handler(HandlerSetup{std::move(client), peer, std::move(to_coordinator),
                                  std::move(from_coordinator), config_.agencies,
@@ -252,8 +250,9 @@ void Server::shutdown() {
     }
     children_.clear();
     wait_for_children(kShutdownDeadlineMs);
-    coordinator_->store().close();
+    coordinator_->close();
     log_action(LogLevel::info, "close_file", Outcome::success, {{"file", config_.bets_file}});
+    log_action(LogLevel::info, "close_file", Outcome::success, {{"file", journal_path_for(config_.bets_file)}});
     signals_.uninstall();
 }
 

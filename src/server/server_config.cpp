@@ -25,6 +25,7 @@ std::variant<ServerConfig, ConfigError> load_server_config(const std::string& pa
         reader.integer(server_key("SERVER_IDLE_TIMEOUT"), config.idle_timeout_seconds, 1, 86400));
     config.max_handlers = static_cast<int>(
         reader.integer(server_key("SERVER_MAX_HANDLERS"), config.max_handlers, 1, 4096));
+    config.fsync = reader.boolean(server_key("SERVER_FSYNC"), config.fsync);
     if (config.bets_file.empty()) reader.fail(server_key("SERVER_BETS_FILE"), "must not be empty");
     if (reader.error()) return *reader.error();
     if (unknown) *unknown = reader.unknown_entries();
@@ -38,5 +39,6 @@ void log_server_config(const ServerConfig& config) {
                 {"logging_level", to_string(config.log_level)}, {"server_agencies", config.agencies},
                 {"server_bets_file", config.bets_file},
                 {"server_idle_timeout", config.idle_timeout_seconds},
-                {"server_max_handlers", config.max_handlers}});
+                {"server_max_handlers", config.max_handlers},
+                {"server_fsync", config.fsync ? "true" : "false"}});
 }

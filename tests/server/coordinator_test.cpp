@@ -84,9 +84,9 @@ const std::string kLineA2 = "1,Luis,Paz,12345678,1985-12-01,1234\n";
 class CoordinatorTest : public ::testing::Test {
 protected:
     void make(std::uint32_t agencies) {
-        BetStore store = BetStore::open(path_);
-        ASSERT_TRUE(store.is_open());
-        coordinator_.emplace(agencies, std::move(store));
+        std::string error;
+        coordinator_ = Coordinator::open({agencies, path_, false}, error);
+        ASSERT_TRUE(coordinator_.has_value()) << error;
     }
     Coordinator& coordinator() { return *coordinator_; }
     // A request that must be answered right away.
