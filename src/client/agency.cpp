@@ -44,15 +44,24 @@ int Agency::run(BetSource& source) {
     return 0;
 }
 
+// Keeps up to batch.window BETS frames in flight: the next batches travel
+// while the server stores the first, and each ACK (they come back in order)
+// retires the oldest.
 Agency::Step Agency::send_all_bets(BetSource& source) {
-    std::vector<Bet> bets;
     std::uint32_t batch = 0;
     Bet bet;
-    for (bool more = true; more;) {
-        bets.clear();
-        while (bets.size() < config_.batch_max_amount && (more = source.next(bet))) bets.push_back(bet);
-        if (bets.empty()) break;
-        if (const Step step = send_batch(++batch, bets); step != Step::ok) return step;
+    for (bool more = true; more || !in_flight_.empty();) {
+        while (more && in_flight_.size() < config_.batch_window) {
+            Pending next{++batch, {}, {}};
+            while (next.bets.size() < config_.batch_max_amount && (more = source.next(bet))) next.bets.push_back(bet);
+            if (next.bets.empty()) { --batch; break; }
+            next.frame = wire::encode_bets_frame(config_.id, next.batch, next.bets);
+            if (const Step step = send(std::move(next)); step != Step::ok) return step;
+        }
+        if (in_flight_.empty()) break;
+        wire::ReplyHeader reply;
+        if (const Step step = await_reply(config_.reply_timeout_seconds, reply); step != Step::ok) return step;
+        if (const Step step = retire_batch(reply); step != Step::ok) return step;
     }
     if (source.read_error()) {
         log_action(LogLevel::error, "leer_apuestas", Outcome::fail, {{"file", config_.data_file}});
@@ -63,27 +72,26 @@ Agency::Step Agency::send_all_bets(BetSource& source) {
     return Step::ok;
 }
 
-Agency::Step Agency::send_batch(std::uint32_t batch, const std::vector<Bet>& bets) {
-    wire::ReplyHeader reply;
-    const Step step = exchange(wire::encode_bets_frame(config_.id, batch, bets), config_.reply_timeout_seconds, reply);
-    if (step != Step::ok) return step;
-    if (reply.type != ReplyType::ack || reply.value != bets.size()) {
+// The oldest batch in flight got `reply`: log its bets as sent, or fail.
+Agency::Step Agency::retire_batch(const wire::ReplyHeader& reply) {
+    const Pending& oldest = in_flight_.front();
+    if (reply.type != ReplyType::ack || reply.value != oldest.bets.size()) {
         const bool error = reply.type == ReplyType::error;
         log_action(LogLevel::error, "apuesta_enviada", Outcome::fail,
-                   {{"lote", batch}, {"cantidad", bets.size()},
+                   {{"lote", oldest.batch}, {"cantidad", oldest.bets.size()},
                     {"error", error ? to_string(static_cast<wire::ErrorCode>(reply.value)) : "unexpected reply"}});
         return Step::failed;
     }
     LogBatch log; // one write per ~4 KiB of lines instead of one per bet
-    for (const Bet& bet : bets)
-        log.add(LogLevel::info, "apuesta_enviada", Outcome::success, {{"dni", bet.document}, {"numero", bet.number}});
+    for (const Bet& sent : oldest.bets)
+        log.add(LogLevel::info, "apuesta_enviada", Outcome::success, {{"dni", sent.document}, {"numero", sent.number}});
+    in_flight_.pop_front();
     return Step::ok;
 }
 
 Agency::Step Agency::finish() {
     wire::ReplyHeader reply;
-    const Step step = exchange(wire::encode_request(wire::RequestType::done, config_.id),
-                               config_.reply_timeout_seconds, reply);
+    const Step step = ask(wire::encode_request(wire::RequestType::done, config_.id), config_.reply_timeout_seconds, reply);
     if (step != Step::ok) return step;
     if (reply.type == ReplyType::ack) return Step::ok;
     log_action(LogLevel::error, "fin_apuestas", Outcome::fail, {{"agencia", config_.id}, {"reply_value", reply.value}});
@@ -93,8 +101,8 @@ Agency::Step Agency::finish() {
 // WINNERS is a long poll: the server answers once every agency is done.
 Agency::Step Agency::ask_winners() {
     wire::ReplyHeader reply;
-    const Step step = exchange(wire::encode_request(wire::RequestType::winners, config_.id),
-                               config_.winners_timeout_seconds, reply);
+    const Step step = ask(wire::encode_request(wire::RequestType::winners, config_.id),
+                          config_.winners_timeout_seconds, reply);
     if (step != Step::ok) return step;
     if (reply.type != ReplyType::winners || reply.value > kMaxWinners) {
         log_action(LogLevel::error, "consulta_ganadores", Outcome::fail,
@@ -117,14 +125,32 @@ Agency::Step Agency::ask_winners() {
     return Step::ok;
 }
 
-Agency::Step Agency::exchange(const wire::Bytes& request, int timeout_seconds, wire::ReplyHeader& reply) {
-    for (int attempt = 0; attempt <= kMaxResends; ++attempt) {
-        if (!socket_)
-            if (const Step step = connect(); step != Step::ok) return step;
+// One request, one reply (DONE, WINNERS).
+Agency::Step Agency::ask(wire::Bytes frame, int timeout_seconds, wire::ReplyHeader& reply) {
+    if (const Step step = send(Pending{0, {}, std::move(frame)}); step != Step::ok) return step;
+    const Step step = await_reply(timeout_seconds, reply);
+    if (step == Step::ok) in_flight_.pop_front();
+    return step;
+}
+
+// Queues `request` as in flight and writes it; a failed write is repaired by
+// reconnecting, which resends everything in flight.
+Agency::Step Agency::send(Pending request) {
+    in_flight_.push_back(std::move(request));
+    if (!socket_) return reconnect_and_resend();
+    const wire::Bytes& frame = in_flight_.back().frame;
+    if (write_all(socket_.get(), frame.data(), frame.size()) == IoStatus::ok) return Step::ok;
+    return reconnect_and_resend();
+}
+
+// The reply header to the oldest request in flight. A dropped connection, or
+// a server that says it is shutting down, costs a reconnect and a resend of
+// every request in flight, with the same batch numbers: the server
+// acknowledges batches it already has without storing them again.
+Agency::Step Agency::await_reply(int timeout_seconds, wire::ReplyHeader& reply) {
+    for (int attempt = 1;; ++attempt) {
         std::uint8_t head[wire::kReplyHeaderSize];
-        IoStatus status = write_all(socket_.get(), request.data(), request.size());
-        if (status == IoStatus::ok)
-            status = read_all_watching(socket_.get(), head, sizeof head, stop_fd_, timeout_seconds * 1000);
+        IoStatus status = read_all_watching(socket_.get(), head, sizeof head, stop_fd_, timeout_seconds * 1000);
         if (status == IoStatus::aborted) return Step::stopped;
         if (status == IoStatus::ok) {
             const auto decoded = wire::decode_reply_header(head);
@@ -135,12 +161,29 @@ Agency::Step Agency::exchange(const wire::Bytes& request, int timeout_seconds, w
             const bool restarting = decoded.value().type == ReplyType::error &&
                                     decoded.value().value == static_cast<std::uint32_t>(wire::ErrorCode::shutting_down);
             if (!restarting) return reply = decoded.value(), Step::ok;
-            status = IoStatus::closed; // the server is going away: treat as a drop
+            status = IoStatus::closed; // the server is going away: as good as a drop
         }
         log_action(LogLevel::warning, "connection_lost", Outcome::in_progress,
-                   {{"agencia", config_.id}, {"error", to_string(status)}, {"attempt", attempt + 1}});
-        close_socket();
-        if (!wait_before_retry(kRetryDelayMs)) return Step::stopped;
+                   {{"agencia", config_.id}, {"error", to_string(status)}, {"attempt", attempt}});
+        if (attempt > kMaxResends) {
+            log_action(LogLevel::error, "send_request", Outcome::fail, {{"agencia", config_.id}, {"error", "too many retries"}});
+            return Step::failed;
+        }
+        if (const Step step = reconnect_and_resend(); step != Step::ok) return step;
+    }
+}
+
+Agency::Step Agency::reconnect_and_resend() {
+    for (int attempt = 1; attempt <= kMaxResends; ++attempt) {
+        if (socket_) {
+            close_socket();
+            if (!wait_before_retry(kRetryDelayMs)) return Step::stopped;
+        }
+        if (const Step step = connect(); step != Step::ok) return step;
+        bool sent = true;
+        for (const Pending& request : in_flight_)
+            sent = sent && write_all(socket_.get(), request.frame.data(), request.frame.size()) == IoStatus::ok;
+        if (sent) return Step::ok;
     }
     log_action(LogLevel::error, "send_request", Outcome::fail, {{"agencia", config_.id}, {"error", "too many retries"}});
     return Step::failed;

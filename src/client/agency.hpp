@@ -1,7 +1,7 @@
 // One agency's session with the server: send every bet in numbered batches
-// (each acknowledged before the next), say DONE, ask for the winners. A
-// dropped connection is re-opened and the unacknowledged request sent again
-// with the same batch number, which the server never stores twice.
+// (a few in flight at once), say DONE, ask for the winners. A dropped
+// connection is re-opened and every unacknowledged request sent again with
+// the same batch numbers, which the server never stores twice.
 #pragma once
 
 #include "client/bet_source.hpp"
@@ -9,6 +9,7 @@
 #include "common/fd.hpp"
 #include "common/protocol.hpp"
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -22,13 +23,21 @@ public:
 private:
     enum class Step { ok, stopped, failed };
 
+    // A request sent and not yet answered, kept to be resent after a drop.
+    struct Pending {
+        std::uint32_t batch = 0; // BETS only
+        std::vector<Bet> bets;   // BETS only: logged as sent once ACKed
+        wire::Bytes frame;
+    };
+
     Step send_all_bets(BetSource& source);
-    Step send_batch(std::uint32_t batch, const std::vector<Bet>& bets);
+    Step retire_batch(const wire::ReplyHeader& reply);
     Step finish();
     Step ask_winners();
-    // Sends `request` and reads the reply header into `reply`, reconnecting
-    // and resending while the connection drops or the server restarts.
-    Step exchange(const wire::Bytes& request, int timeout_seconds, wire::ReplyHeader& reply);
+    Step ask(wire::Bytes frame, int timeout_seconds, wire::ReplyHeader& reply);
+    Step send(Pending request);
+    Step await_reply(int timeout_seconds, wire::ReplyHeader& reply);
+    Step reconnect_and_resend();
     Step connect();
     bool wait_before_retry(int milliseconds);
     bool stop_requested() const;
@@ -37,5 +46,6 @@ private:
     const ClientConfig& config_;
     int stop_fd_;
     Fd socket_;
+    std::deque<Pending> in_flight_; // oldest first; replies come back in this order
     std::vector<std::string> winners_;
 };

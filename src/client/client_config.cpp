@@ -58,6 +58,8 @@ std::variant<ClientConfig, ConfigError> load_client_config(const std::string& pa
     config.batch_requested = static_cast<std::size_t>(
         reader.integer(client_key("batch", "maxAmount"), wire::kMaxBetsPerFrame, 1, 1000000));
     config.batch_max_amount = std::min(config.batch_requested, wire::kMaxBetsPerFrame);
+    config.batch_window = static_cast<std::size_t>(
+        reader.integer(client_key("batch", "window"), static_cast<std::int64_t>(config.batch_window), 1, 64));
     config.data_file = reader.text(client_key("data", "file"), ".data/agency-" + std::to_string(config.id) + ".csv");
     config.connect_retry_seconds = static_cast<int>(
         reader.integer(client_key("server", "connectRetrySeconds"), config.connect_retry_seconds, 0, 86400));
@@ -75,6 +77,7 @@ void log_client_config(const ClientConfig& config) {
     log_action(LogLevel::info, "config", Outcome::success,
                {{"client_id", config.id}, {"server_address", config.server_address},
                 {"log_level", to_string(config.log_level)}, {"batch_max_amount", config.batch_max_amount},
+                {"batch_window", config.batch_window},
                 {"data_file", config.single_bet ? "(single bet from environment)" : config.data_file},
                 {"connect_retry_seconds", config.connect_retry_seconds},
                 {"reply_timeout_seconds", config.reply_timeout_seconds},

@@ -20,6 +20,7 @@ struct ClientConfig {
     LogLevel log_level = LogLevel::info;
     std::size_t batch_max_amount = 0;        // bets per BETS frame
     std::size_t batch_requested = 0;         // what the config asked for, before clamping
+    std::size_t batch_window = 4;            // BETS frames in flight before waiting for an ACK
     std::string data_file;                   // default .data/agency-<id>.csv
     int connect_retry_seconds = 30;          // keep trying to connect this long
     int reply_timeout_seconds = 60;          // wait this long for an ACK

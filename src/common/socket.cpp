@@ -68,7 +68,9 @@ Fd listen_tcp(const std::string& host, std::uint16_t port, int backlog, std::str
         return Fd{};
     }
     const addrinfo* address = addresses.head;
-    Fd listener(::socket(address->ai_family, address->ai_socktype | SOCK_CLOEXEC, 0));
+    // Non-blocking, so the accept loop can take every pending connection and
+    // stop at EAGAIN.
+    Fd listener(::socket(address->ai_family, address->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!listener) return error = errno_text("socket"), Fd{};
     const int on = 1;
     ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);

@@ -14,7 +14,8 @@ struct Endpoint {
 // "host:port" -> Endpoint; nothing if the text has no valid port.
 std::optional<Endpoint> parse_endpoint(const std::string& text);
 
-// Binds `host:port` (port 0: the kernel picks one) and listens. On failure
+// Binds `host:port` (port 0: the kernel picks one) and listens on a
+// non-blocking socket. On failure
 // the Fd is invalid and `error` says which call failed and why.
 Fd listen_tcp(const std::string& host, std::uint16_t port, int backlog, std::string& error);
 std::uint16_t local_port(int socket_fd);

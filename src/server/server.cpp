@@ -101,7 +101,7 @@ void Server::serve() {
             else flush(*owners[i]);
         }
         children_.remove_if([](const Child& child) { return child.closed; });
-        if (fds[1].revents & POLLIN) accept_client();
+        if (fds[1].revents & POLLIN) accept_clients();
         if (fds[0].revents & POLLIN) on_signals();
     }
 }
@@ -115,20 +115,24 @@ void Server::on_signals() {
     reap_children();
 }
 
-void Server::accept_client() {
-    std::string peer;
-    Fd client = accept_connection(listener_.get(), peer);
-    if (!client) {
-        if (errno != EAGAIN && errno != ECONNABORTED)
-            log_action(LogLevel::error, "accept", Outcome::fail, {{"error", errno_text("accept")}});
-        return;
+// Takes every connection already waiting: with a small listen backlog, a
+// burst of agencies would otherwise overflow it and wait for a SYN retry.
+void Server::accept_clients() {
+    for (;;) {
+        std::string peer;
+        Fd client = accept_connection(listener_.get(), peer);
+        if (!client) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED)
+                log_action(LogLevel::error, "accept", Outcome::fail, {{"error", errno_text("accept")}});
+            return;
+        }
+        if (children_.size() >= static_cast<std::size_t>(config_.max_handlers)) {
+            log_action(LogLevel::warning, "accept", Outcome::fail,
+                       {{"peer", peer}, {"error", "too many connections"}, {"max_handlers", config_.max_handlers}});
+            continue; // `client` closes here: the excess is refused, the rest goes on
+        }
+        spawn_handler(std::move(client), peer);
     }
-    if (children_.size() >= static_cast<std::size_t>(config_.max_handlers)) {
-        log_action(LogLevel::warning, "accept", Outcome::fail,
-                   {{"peer", peer}, {"error", "too many connections"}, {"max_handlers", config_.max_handlers}});
-        return; // `client` closes here: the excess is refused, the rest goes on
-    }
-    spawn_handler(std::move(client), peer);
 }
 
 void Server::spawn_handler(Fd client, const std::string& peer) {

@@ -37,7 +37,7 @@ private:
     bool start();
     void serve();
     void on_signals();
-    void accept_client();
+    void accept_clients();
     void spawn_handler(Fd client, const std::string& peer);
     [[noreturn]] void become_handler(Fd client, const std::string& peer, Fd to_coordinator,
                                      Fd from_coordinator);
