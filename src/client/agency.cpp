@@ -152,6 +152,11 @@ Agency::Step Agency::await_reply(int timeout_seconds, wire::ReplyHeader& reply) 
         std::uint8_t head[wire::kReplyHeaderSize];
         IoStatus status = read_all_watching(socket_.get(), head, sizeof head, stop_fd_, timeout_seconds * 1000);
         if (status == IoStatus::aborted) return Step::stopped;
+        if (status == IoStatus::timeout) { // a bound, not a drop: asking again would only wait again
+            log_action(LogLevel::error, "receive_reply", Outcome::fail,
+                       {{"agencia", config_.id}, {"error", "no reply in time"}, {"seconds", timeout_seconds}});
+            return Step::failed;
+        }
         if (status == IoStatus::ok) {
             const auto decoded = wire::decode_reply_header(head);
             if (!decoded.ok()) {

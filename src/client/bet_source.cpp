@@ -4,21 +4,11 @@
 #include "common/csv.hpp"
 #include "common/log.hpp"
 
-namespace {
-
-std::string trimmed(const std::string& field) {
-    const auto first = field.find_first_not_of(' ');
-    if (first == std::string::npos) return {};
-    return field.substr(first, field.find_last_not_of(' ') - first + 1);
-}
-
-} // namespace
-
 std::optional<std::string> bet_from_row(const std::vector<std::string>& fields, std::uint32_t agency, Bet& bet) {
     if (fields.size() != 5) return "expected 5 fields, found " + std::to_string(fields.size());
-    const auto number = parse_bet_number(trimmed(fields[4]));
+    const auto number = parse_bet_number(trim_spaces(fields[4]));
     if (!number) return "number must be 0 to 9999";
-    bet = Bet{agency, trimmed(fields[0]), trimmed(fields[1]), trimmed(fields[2]), trimmed(fields[3]), *number};
+    bet = Bet{agency, trim_spaces(fields[0]), trim_spaces(fields[1]), trim_spaces(fields[2]), trim_spaces(fields[3]), *number};
     if (auto problem = bet_problem(bet)) return std::string(*problem);
     return std::nullopt;
 }

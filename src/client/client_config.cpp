@@ -17,7 +17,11 @@ std::optional<Bet> single_bet_from(ConfigReader& reader, std::uint32_t agency) {
     const char* names[] = {"NOMBRE", "APELLIDO", "DOCUMENTO", "NACIMIENTO", "NUMERO"};
     std::optional<std::string> values[5];
     int present = 0;
-    for (int i = 0; i < 5; ++i) present += (values[i] = reader.text(SettingKey{names[i], "", ""})).has_value();
+    for (int i = 0; i < 5; ++i) {
+        values[i] = reader.text(SettingKey{names[i], "", ""});
+        if (values[i]) values[i] = trim_spaces(*values[i]); // as the CSV reader does
+        present += values[i].has_value();
+    }
     if (present == 0) return std::nullopt;
     for (int i = 0; i < 5 && present != 5; ++i) {
         if (values[i]) continue;

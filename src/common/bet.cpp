@@ -62,9 +62,16 @@ int to_int(std::string_view digits) {
 
 } // namespace
 
+std::string trim_spaces(std::string_view text) {
+    const auto first = text.find_first_not_of(' ');
+    if (first == std::string_view::npos) return {};
+    return std::string(text.substr(first, text.find_last_not_of(' ') - first + 1));
+}
+
 std::optional<std::string_view> name_problem(std::string_view name) {
     if (name.empty()) return "empty name";
     if (name.size() > kMaxNameBytes) return "name longer than 64 bytes";
+    if (name.back() == ' ') return "name ends in a space (the wire's padding)";
     for (std::size_t i = 0; i < name.size();) {
         const std::size_t length = utf8_sequence_length(name, i);
         if (length == 0) return "name is not valid UTF-8";

@@ -31,6 +31,9 @@ std::optional<std::string_view> bet_problem(const Bet& bet);
 std::optional<std::string_view> name_problem(std::string_view name);
 bool is_valid_document(std::string_view document);
 bool is_valid_birthdate(std::string_view yyyy_mm_dd);
+// `text` without surrounding spaces: how bet fields are read from text
+// (a CSV row, the environment), since the wire pads with spaces anyway.
+std::string trim_spaces(std::string_view text);
 // Parses "0".."9999" (decimal digits only).
 std::optional<std::uint16_t> parse_bet_number(std::string_view text);
 

@@ -1,6 +1,7 @@
 // Whole-buffer I/O loops (see io.hpp).
 #include "common/io.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -18,38 +19,57 @@ const char* to_string(IoStatus status) {
     return "unknown";
 }
 
+void set_non_blocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
 namespace {
 
-// Waits until `fd` is readable; reports abort when `abort_fd` wakes first.
-IoStatus wait_readable(int fd, int abort_fd, int idle_ms) {
-    pollfd fds[2] = {{fd, POLLIN, 0}, {abort_fd, POLLIN, 0}};
+// Waits until `fd` is ready for `events`; reports abort when only `abort_fd`
+// woke, and timeout after `idle_ms` of nothing.
+IoStatus wait_ready(int fd, short events, int abort_fd, int idle_ms) {
+    pollfd fds[2] = {{fd, events, 0}, {abort_fd, POLLIN, 0}};
     const nfds_t count = abort_fd >= 0 ? 2 : 1;
     for (;;) {
         const int ready = ::poll(fds, count, idle_ms);
         if (ready < 0 && errno == EINTR) continue;
         if (ready < 0) return IoStatus::error;
         if (ready == 0) return IoStatus::timeout;
-        if (count == 2 && fds[1].revents != 0) return IoStatus::aborted;
-        return IoStatus::ok;
+        // The transfer at hand goes first: a last reply still gets written
+        // after the abort descriptor has fired.
+        if (fds[0].revents != 0) return IoStatus::ok;
+        return IoStatus::aborted;
     }
 }
 
-IoStatus read_loop(int fd, void* buffer, std::size_t size, int abort_fd, int idle_ms,
-                   bool watch) {
-    auto* bytes = static_cast<char*>(buffer);
+bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
+
+// With a watch, poll() comes before every call and EAGAIN means "poll again";
+// without one, the descriptor blocks and EAGAIN can only be SO_RCVTIMEO.
+IoStatus read_loop(int fd, char* bytes, std::size_t size, const int* watch) {
     std::size_t done = 0;
     while (done < size) {
-        if (watch) {
-            const IoStatus ready = wait_readable(fd, abort_fd, idle_ms);
-            if (ready != IoStatus::ok) return ready;
-        }
+        if (watch)
+            if (const IoStatus ready = wait_ready(fd, POLLIN, watch[0], watch[1]); ready != IoStatus::ok) return ready;
         const ssize_t got = ::read(fd, bytes + done, size - done);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return IoStatus::timeout;
-        if (got < 0 && errno == ECONNRESET) return done == 0 ? IoStatus::closed : IoStatus::truncated;
-        if (got < 0) return IoStatus::error;
-        if (got == 0) return done == 0 ? IoStatus::closed : IoStatus::truncated;
+        if (got < 0 && (errno == EINTR || (watch && would_block()))) continue;
+        if (got < 0 && would_block()) return IoStatus::timeout;
+        if (got < 0 && errno != ECONNRESET) return IoStatus::error;
+        if (got <= 0) return done == 0 ? IoStatus::closed : IoStatus::truncated;
         done += static_cast<std::size_t>(got);
+    }
+    return IoStatus::ok;
+}
+
+IoStatus write_loop(int fd, const char* bytes, std::size_t size, const int* watch) {
+    std::size_t done = 0;
+    while (done < size) {
+        if (watch)
+            if (const IoStatus ready = wait_ready(fd, POLLOUT, watch[0], watch[1]); ready != IoStatus::ok) return ready;
+        const ssize_t put = ::write(fd, bytes + done, size - done);
+        if (put < 0 && (errno == EINTR || (watch && would_block()))) continue;
+        if (put < 0 && (errno == EPIPE || errno == ECONNRESET)) return IoStatus::closed;
+        if (put < 0 && would_block()) return IoStatus::timeout;
+        if (put < 0) return IoStatus::error;
+        done += static_cast<std::size_t>(put);
     }
     return IoStatus::ok;
 }
@@ -57,23 +77,19 @@ IoStatus read_loop(int fd, void* buffer, std::size_t size, int abort_fd, int idl
 } // namespace
 
 IoStatus read_all(int fd, void* buffer, std::size_t size) {
-    return read_loop(fd, buffer, size, -1, -1, false);
-}
-
-IoStatus read_all_watching(int fd, void* buffer, std::size_t size, int abort_fd, int idle_ms) {
-    return read_loop(fd, buffer, size, abort_fd, idle_ms, true);
+    return read_loop(fd, static_cast<char*>(buffer), size, nullptr);
 }
 
 IoStatus write_all(int fd, const void* buffer, std::size_t size) {
-    const auto* bytes = static_cast<const char*>(buffer);
-    std::size_t done = 0;
-    while (done < size) {
-        const ssize_t put = ::write(fd, bytes + done, size - done);
-        if (put < 0 && errno == EINTR) continue;
-        if (put < 0 && (errno == EPIPE || errno == ECONNRESET)) return IoStatus::closed;
-        if (put < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return IoStatus::timeout;
-        if (put < 0) return IoStatus::error;
-        done += static_cast<std::size_t>(put);
-    }
-    return IoStatus::ok;
+    return write_loop(fd, static_cast<const char*>(buffer), size, nullptr);
+}
+
+IoStatus read_all_watching(int fd, void* buffer, std::size_t size, int abort_fd, int idle_ms) {
+    const int watch[2] = {abort_fd, idle_ms};
+    return read_loop(fd, static_cast<char*>(buffer), size, watch);
+}
+
+IoStatus write_all_watching(int fd, const void* buffer, std::size_t size, int abort_fd, int idle_ms) {
+    const int watch[2] = {abort_fd, idle_ms};
+    return write_loop(fd, static_cast<const char*>(buffer), size, watch);
 }

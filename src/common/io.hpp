@@ -16,6 +16,8 @@ enum class IoStatus {
 
 const char* to_string(IoStatus status);
 
+void set_non_blocking(int fd);
+
 // Reads exactly `size` bytes.
 IoStatus read_all(int fd, void* buffer, std::size_t size);
 
@@ -31,3 +33,6 @@ inline IoStatus write_all(int fd, const std::string& bytes) {
 // (negative: wait forever). A handler uses it so that a silent client cannot
 // keep it alive after the coordinator has gone.
 IoStatus read_all_watching(int fd, void* buffer, std::size_t size, int abort_fd, int idle_ms);
+// The same for writing: a peer that stops reading cannot pin the writer past
+// `idle_ms` or past an abort. Works on blocking and non-blocking descriptors.
+IoStatus write_all_watching(int fd, const void* buffer, std::size_t size, int abort_fd, int idle_ms);

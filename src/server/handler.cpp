@@ -6,11 +6,24 @@
 #include "common/log.hpp"
 #include "common/socket.hpp"
 
+#include <poll.h>
+
+#include <cerrno>
+
 using wire::ErrorCode;
 using wire::RequestType;
 
+namespace {
+
+constexpr int kGoodbyeTimeoutMs = 500; // for the last ERROR 6, within the shutdown deadline
+
+} // namespace
+
 Handler::Handler(HandlerSetup setup) : setup_(std::move(setup)) {
-    set_io_timeout(setup_.client.get(), setup_.idle_timeout_ms); // bounds writes to a stuck client
+    // Non-blocking, and every read and write polls the coordinator's pipe
+    // too: neither a silent client nor one that stops reading can keep this
+    // process alive once the coordinator has gone.
+    set_non_blocking(setup_.client.get());
     set_no_delay(setup_.client.get());
 }
 
@@ -123,13 +136,33 @@ bool Handler::agency_allowed(const wire::RequestHeader& header) {
 
 bool Handler::ask_coordinator(const wire::RequestHeader& header, const std::string& lines, ipc::Reply& reply) {
     IoStatus status = ipc::send_request(setup_.to_coordinator.get(), header, lines);
+    if (status == IoStatus::ok && !coordinator_answers_first()) {
+        log_action(LogLevel::info, "client_left", Outcome::success,
+                   {{"peer", setup_.peer}, {"waiting_for", to_string(header.type)}});
+        return false;
+    }
     if (status == IoStatus::ok) status = ipc::receive_reply(setup_.from_coordinator.get(), reply);
     if (status == IoStatus::ok) return true;
-    // The coordinator is gone: shutting down (or dead). Tell the client so.
+    // The coordinator is gone: shutting down (or dead). Tell the client so,
+    // without watching the (closed) pipe and without waiting long.
     log_action(LogLevel::warning, "coordinator", Outcome::fail,
                {{"peer", setup_.peer}, {"error", to_string(status)}});
-    send(wire::encode_error(ErrorCode::shutting_down));
+    const wire::Bytes goodbye = wire::encode_error(ErrorCode::shutting_down);
+    (void)write_all_watching(setup_.client.get(), goodbye.data(), goodbye.size(), -1, kGoodbyeTimeoutMs);
     return false;
+}
+
+// Waits for the coordinator's reply, which for WINNERS may take until the
+// draw. False when the client hangs up first: its parked request would
+// otherwise hold this process (and a handler slot) until then.
+bool Handler::coordinator_answers_first() {
+    pollfd fds[2] = {{setup_.from_coordinator.get(), POLLIN, 0}, {setup_.client.get(), POLLRDHUP, 0}};
+    for (;;) {
+        const int ready = ::poll(fds, 2, -1);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready < 0 || fds[0].revents != 0) return true; // the reply (or EOF) is there
+        if (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) return false;
+    }
 }
 
 Handler::Next Handler::report_io(IoStatus status, const char* what) {
@@ -153,7 +186,8 @@ Handler::Next Handler::report_io(IoStatus status, const char* what) {
 }
 
 Handler::Next Handler::send(const wire::Bytes& frame) {
-    const IoStatus status = write_all(setup_.client.get(), frame.data(), frame.size());
+    const IoStatus status = write_all_watching(setup_.client.get(), frame.data(), frame.size(),
+                                               setup_.from_coordinator.get(), setup_.idle_timeout_ms);
     return status == IoStatus::ok ? Next::keep_going : report_io(status, "write_reply");
 }
 

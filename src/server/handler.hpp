@@ -38,6 +38,7 @@ private:
     Next on_echo(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload);
     bool agency_allowed(const wire::RequestHeader& header);
     bool ask_coordinator(const wire::RequestHeader& header, const std::string& lines, ipc::Reply& reply);
+    bool coordinator_answers_first();
     Next report_io(IoStatus status, const char* what);
     Next send(const wire::Bytes& frame);
     Next refuse(wire::ErrorCode code, const wire::RequestHeader& header);

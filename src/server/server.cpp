@@ -2,6 +2,7 @@
 // shutdown (see server.hpp).
 #include "server/server.hpp"
 
+#include "common/io.hpp"
 #include "common/log.hpp"
 #include "common/socket.hpp"
 #include "server/handler.hpp"
@@ -34,8 +35,6 @@ bool make_pipe(Pipe& pipe) {
     pipe.write_end.reset(ends[1]);
     return true;
 }
-
-void set_non_blocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 } // namespace
 
