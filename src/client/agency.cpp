@@ -138,9 +138,16 @@ Agency::Step Agency::ask(wire::Bytes frame, int timeout_seconds, wire::ReplyHead
 Agency::Step Agency::send(Pending request) {
     in_flight_.push_back(std::move(request));
     if (!socket_) return reconnect_and_resend();
-    const wire::Bytes& frame = in_flight_.back().frame;
-    if (write_all(socket_.get(), frame.data(), frame.size()) == IoStatus::ok) return Step::ok;
-    return reconnect_and_resend();
+    const Step step = write_frame(in_flight_.back().frame);
+    return step == Step::failed ? reconnect_and_resend() : step;
+}
+
+// failed here means "the connection is broken", which callers repair.
+Agency::Step Agency::write_frame(const wire::Bytes& frame) {
+    const IoStatus status = write_all_watching(socket_.get(), frame.data(), frame.size(), stop_fd_,
+                                               config_.reply_timeout_seconds * 1000);
+    if (status == IoStatus::ok) return Step::ok;
+    return status == IoStatus::aborted ? Step::stopped : Step::failed;
 }
 
 // The reply header to the oldest request in flight. A dropped connection, or
@@ -185,10 +192,10 @@ Agency::Step Agency::reconnect_and_resend() {
             if (!wait_before_retry(kRetryDelayMs)) return Step::stopped;
         }
         if (const Step step = connect(); step != Step::ok) return step;
-        bool sent = true;
-        for (const Pending& request : in_flight_)
-            sent = sent && write_all(socket_.get(), request.frame.data(), request.frame.size()) == IoStatus::ok;
-        if (sent) return Step::ok;
+        Step step = Step::ok;
+        for (auto request = in_flight_.begin(); step == Step::ok && request != in_flight_.end(); ++request)
+            step = write_frame(request->frame);
+        if (step != Step::failed) return step;
     }
     log_action(LogLevel::error, "send_request", Outcome::fail, {{"agencia", config_.id}, {"error", "too many retries"}});
     return Step::failed;

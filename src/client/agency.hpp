@@ -36,6 +36,7 @@ private:
     Step ask_winners();
     Step ask(wire::Bytes frame, int timeout_seconds, wire::ReplyHeader& reply);
     Step send(Pending request);
+    Step write_frame(const wire::Bytes& frame);
     Step await_reply(int timeout_seconds, wire::ReplyHeader& reply);
     Step reconnect_and_resend();
     Step connect();

@@ -42,15 +42,19 @@ IoStatus wait_ready(int fd, short events, int abort_fd, int idle_ms) {
 
 bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
-// With a watch, poll() comes before every call and EAGAIN means "poll again";
-// without one, the descriptor blocks and EAGAIN can only be SO_RCVTIMEO.
+// With a watch the descriptor is non-blocking: the transfer is tried first and
+// poll() is called only when it would block (one system call instead of two
+// per frame on a busy connection). Without a watch the descriptor blocks and
+// EAGAIN can only be SO_RCVTIMEO / SO_SNDTIMEO.
 IoStatus read_loop(int fd, char* bytes, std::size_t size, const int* watch) {
     std::size_t done = 0;
     while (done < size) {
-        if (watch)
-            if (const IoStatus ready = wait_ready(fd, POLLIN, watch[0], watch[1]); ready != IoStatus::ok) return ready;
         const ssize_t got = ::read(fd, bytes + done, size - done);
-        if (got < 0 && (errno == EINTR || (watch && would_block()))) continue;
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && watch && would_block()) {
+            if (const IoStatus ready = wait_ready(fd, POLLIN, watch[0], watch[1]); ready != IoStatus::ok) return ready;
+            continue;
+        }
         if (got < 0 && would_block()) return IoStatus::timeout;
         if (got < 0 && errno != ECONNRESET) return IoStatus::error;
         if (got <= 0) return done == 0 ? IoStatus::closed : IoStatus::truncated;
@@ -62,10 +66,12 @@ IoStatus read_loop(int fd, char* bytes, std::size_t size, const int* watch) {
 IoStatus write_loop(int fd, const char* bytes, std::size_t size, const int* watch) {
     std::size_t done = 0;
     while (done < size) {
-        if (watch)
-            if (const IoStatus ready = wait_ready(fd, POLLOUT, watch[0], watch[1]); ready != IoStatus::ok) return ready;
         const ssize_t put = ::write(fd, bytes + done, size - done);
-        if (put < 0 && (errno == EINTR || (watch && would_block()))) continue;
+        if (put < 0 && errno == EINTR) continue;
+        if (put < 0 && watch && would_block()) {
+            if (const IoStatus ready = wait_ready(fd, POLLOUT, watch[0], watch[1]); ready != IoStatus::ok) return ready;
+            continue;
+        }
         if (put < 0 && (errno == EPIPE || errno == ECONNRESET)) return IoStatus::closed;
         if (put < 0 && would_block()) return IoStatus::timeout;
         if (put < 0) return IoStatus::error;

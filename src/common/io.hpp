@@ -28,11 +28,12 @@ inline IoStatus write_all(int fd, const std::string& bytes) {
     return write_all(fd, bytes.data(), bytes.size());
 }
 
-// Reads exactly `size` bytes from `fd`, but gives up when `abort_fd` becomes
-// readable (or hangs up) or when no byte arrives for `idle_ms` milliseconds
-// (negative: wait forever). A handler uses it so that a silent client cannot
-// keep it alive after the coordinator has gone.
+// Reads exactly `size` bytes from `fd`, which must be non-blocking, but gives
+// up when `abort_fd` becomes readable (or hangs up) or when no byte arrives for
+// `idle_ms` milliseconds (negative: wait forever). A handler uses it so that a
+// silent client cannot keep it alive after the coordinator has gone; a client
+// watches its signal pipe so that SIGTERM interrupts any wait.
 IoStatus read_all_watching(int fd, void* buffer, std::size_t size, int abort_fd, int idle_ms);
 // The same for writing: a peer that stops reading cannot pin the writer past
-// `idle_ms` or past an abort. Works on blocking and non-blocking descriptors.
+// `idle_ms` or past an abort.
 IoStatus write_all_watching(int fd, const void* buffer, std::size_t size, int abort_fd, int idle_ms);

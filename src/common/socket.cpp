@@ -113,8 +113,6 @@ Fd connect_tcp(const Endpoint& endpoint, int abort_fd, std::string& error) {
         if (errno != EINPROGRESS) return error = errno_text("connect"), Fd{};
         if (!finish_connect(socket.get(), abort_fd, error)) return Fd{};
     }
-    const int flags = ::fcntl(socket.get(), F_GETFL);
-    ::fcntl(socket.get(), F_SETFL, flags & ~O_NONBLOCK);
     return socket;
 }
 

@@ -25,7 +25,8 @@ std::uint16_t local_port(int socket_fd);
 Fd accept_connection(int listener, std::string& peer);
 
 // Connects to `endpoint`, giving up when `abort_fd` becomes readable (a
-// signal arrived). Invalid Fd and `error` set on failure.
+// signal arrived). The socket stays non-blocking, for the *_watching I/O.
+// Invalid Fd and `error` set on failure.
 Fd connect_tcp(const Endpoint& endpoint, int abort_fd, std::string& error);
 
 // Low latency for small request/reply frames (Nagle off).

@@ -252,9 +252,11 @@ TEST(CommonIo, WriteAllOnBadDescriptorIsError) {
 }
 
 // ---------------------------------------------------------------- read_all_watching
+// (on non-blocking descriptors, as its contract says)
 
 TEST(CommonIo, WatchingReadsWhenAbortStaysQuiet) {
     Pipe data, abort;
+    set_non_blocking(data.read_end); // watched reads need a non-blocking descriptor
     const auto sent = pattern(300);
     std::thread writer([&] {
         for (std::size_t i = 0; i < sent.size(); i += 7)
@@ -269,6 +271,7 @@ TEST(CommonIo, WatchingReadsWhenAbortStaysQuiet) {
 
 TEST(CommonIo, WatchingIsAbortedWhenAbortFdIsReadable) {
     Pipe data, abort;
+    set_non_blocking(data.read_end); // watched reads need a non-blocking descriptor
     set_nonblocking(data.read_end);
     ASSERT_EQ(::write(abort.write_end, "!", 1), 1);
     char buffer[4];
@@ -277,6 +280,7 @@ TEST(CommonIo, WatchingIsAbortedWhenAbortFdIsReadable) {
 
 TEST(CommonIo, WatchingIsAbortedWhenAbortPipeHangsUp) {
     Pipe data, abort;
+    set_non_blocking(data.read_end); // watched reads need a non-blocking descriptor
     set_nonblocking(data.read_end);
     abort.close_write(); // the parent went away
     char buffer[4];
@@ -285,6 +289,7 @@ TEST(CommonIo, WatchingIsAbortedWhenAbortPipeHangsUp) {
 
 TEST(CommonIo, WatchingIsAbortedWhileBlockedMidMessage) {
     Pipe data, abort;
+    set_non_blocking(data.read_end); // watched reads need a non-blocking descriptor
     set_nonblocking(data.read_end);
     ASSERT_EQ(::write(data.write_end, "ab", 2), 2); // part of the message, then silence
     std::thread aborter([&] { (void)::write(abort.write_end, "!", 1); });
@@ -296,6 +301,7 @@ TEST(CommonIo, WatchingIsAbortedWhileBlockedMidMessage) {
 
 TEST(CommonIo, WatchingTimesOutWhenIdle) {
     Pipe data, abort;
+    set_non_blocking(data.read_end); // watched reads need a non-blocking descriptor
     char buffer[4];
     const auto start = Clock::now();
     EXPECT_EQ(read_all_watching(data.read_end, buffer, sizeof buffer, abort.read_end, 50), IoStatus::timeout);
@@ -304,6 +310,7 @@ TEST(CommonIo, WatchingTimesOutWhenIdle) {
 
 TEST(CommonIo, WatchingTimesOutWhenIdleMidMessage) {
     Pipe data, abort;
+    set_non_blocking(data.read_end); // watched reads need a non-blocking descriptor
     ASSERT_EQ(::write(data.write_end, "ab", 2), 2);
     char buffer[4];
     EXPECT_EQ(read_all_watching(data.read_end, buffer, sizeof buffer, abort.read_end, 50), IoStatus::timeout);
@@ -311,6 +318,7 @@ TEST(CommonIo, WatchingTimesOutWhenIdleMidMessage) {
 
 TEST(CommonIo, WatchingWithoutAbortFdStillTimesOut) {
     Pipe data;
+    set_non_blocking(data.read_end); // watched reads need a non-blocking descriptor
     char buffer[4];
     EXPECT_EQ(read_all_watching(data.read_end, buffer, sizeof buffer, -1, 50), IoStatus::timeout);
 }
@@ -318,12 +326,14 @@ TEST(CommonIo, WatchingWithoutAbortFdStillTimesOut) {
 TEST(CommonIo, WatchingReportsEofLikeReadAll) {
     {
         Pipe data, abort;
+        set_non_blocking(data.read_end); // watched reads need a non-blocking descriptor
         data.close_write();
         char buffer[4];
         EXPECT_EQ(read_all_watching(data.read_end, buffer, sizeof buffer, abort.read_end, 1000), IoStatus::closed);
     }
     {
         Pipe data, abort;
+        set_non_blocking(data.read_end); // watched reads need a non-blocking descriptor
         ASSERT_EQ(::write(data.write_end, "a", 1), 1);
         data.close_write();
         char buffer[4];
