@@ -1,8 +1,19 @@
 // CSV field quoting and splitting (see csv.hpp).
 #include "common/csv.hpp"
 
+namespace {
+
+// A plain loop: find_first_of with a set calls memchr once per character.
+bool needs_quotes(std::string_view field) {
+    for (char c : field)
+        if (c == ',' || c == '"' || c == '\r' || c == '\n') return true;
+    return false;
+}
+
+} // namespace
+
 void append_csv_field(std::string& out, std::string_view field) {
-    if (field.find_first_of(",\"\r\n") == std::string_view::npos) {
+    if (!needs_quotes(field)) {
         out.append(field);
         return;
     }

@@ -39,8 +39,13 @@ const char* to_string(Outcome outcome) {
     return "fail";
 }
 
+bool is_separator(char c) { return c == '|' || c == '\n' || c == '\r'; }
+
 void append_sanitised(std::string& out, std::string_view value) {
-    for (char c : value) out.push_back(c == '|' || c == '\n' || c == '\r' ? ' ' : c);
+    const std::size_t start = out.size();
+    out.append(value); // the common case: nothing to replace
+    for (std::size_t i = start; i < out.size(); ++i)
+        if (is_separator(out[i])) out[i] = ' ';
 }
 
 void write_stdout(const std::string& text) {

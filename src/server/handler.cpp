@@ -136,7 +136,8 @@ bool Handler::agency_allowed(const wire::RequestHeader& header) {
 
 bool Handler::ask_coordinator(const wire::RequestHeader& header, const std::string& lines, ipc::Reply& reply) {
     IoStatus status = ipc::send_request(setup_.to_coordinator.get(), header, lines);
-    if (status == IoStatus::ok && !coordinator_answers_first()) {
+    // Only WINNERS can wait long (until the draw); the rest is answered at once.
+    if (status == IoStatus::ok && header.type == RequestType::winners && !coordinator_answers_first()) {
         log_action(LogLevel::info, "client_left", Outcome::success,
                    {{"peer", setup_.peer}, {"waiting_for", to_string(header.type)}});
         return false;
