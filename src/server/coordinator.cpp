@@ -19,19 +19,19 @@ ipc::Reply ack(ipc::Outcome outcome, std::uint32_t stored) {
 } // namespace
 
 std::optional<Coordinator> Coordinator::open(const Options& options, std::string& error) {
-    RecoveredState state;
-    Journal journal = Journal::open(journal_path_for(options.store_path), state, error);
-    if (!journal.is_open()) return std::nullopt;
     BetStore store = BetStore::open(options.store_path);
     if (!store.is_open()) return error = errno_text("open " + options.store_path), std::nullopt;
+    RecoveredState state;
+    Journal journal = Journal::open(journal_path_for(options.store_path), store.size(), state, error);
+    if (!journal.is_open()) return std::nullopt;
     const std::uint64_t found = store.size();
-    if (state.had_journal && found < state.store_length) {
+    if (found < state.store_length) {
         error = options.store_path + " is shorter than its journal vouches for (" + std::to_string(found) +
                 " < " + std::to_string(state.store_length) + " bytes): refusing to lose acknowledged bets";
         return std::nullopt;
     }
     // Bytes past the vouched length were never acknowledged: clients resend them.
-    if (state.had_journal && found > state.store_length && !store.truncate(state.store_length))
+    if (found > state.store_length && !store.truncate(state.store_length))
         return error = errno_text("ftruncate " + options.store_path), std::nullopt;
     log_action(LogLevel::info, "recover", Outcome::success,
                {{"journal", state.had_journal ? "replayed" : "new"}, {"batches", state.batches},

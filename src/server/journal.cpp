@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <sstream>
 
 namespace {
@@ -19,6 +20,10 @@ bool replay_line(const std::string& line, RecoveredState& state) {
     std::uint32_t agency = 0, batch = 0;
     std::uint64_t length = 0;
     if (!(fields >> kind)) return false;
+    if (kind == "base" && fields >> length && fields.eof()) {
+        state.store_length = length;
+        return true;
+    }
     if (kind == "batch" && fields >> agency >> batch >> length && fields.eof()) {
         state.last_batch[agency] = batch;
         state.store_length = length;
@@ -32,15 +37,31 @@ bool replay_line(const std::string& line, RecoveredState& state) {
     return false;
 }
 
+// Writes `<path>.new` with its base line, then renames it into place: a
+// crash leaves either no journal or a whole one.
+bool create_journal(const std::string& path, std::uint64_t store_length, std::string& error) {
+    const std::string aside = path + ".new";
+    Fd fd(::open(aside.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    const std::string base = "base " + std::to_string(store_length) + "\n";
+    if (!fd || write_all(fd.get(), base) != IoStatus::ok || ::fsync(fd.get()) != 0 ||
+        ::rename(aside.c_str(), path.c_str()) != 0) {
+        error = errno_text("create " + path);
+        return false;
+    }
+    return true;
+}
+
 } // namespace
 
 std::string journal_path_for(const std::string& store_path) { return store_path + ".journal"; }
 
-Journal Journal::open(const std::string& path, RecoveredState& state, std::string& error) {
+Journal Journal::open(const std::string& path, std::uint64_t store_length, RecoveredState& state,
+                      std::string& error) {
     Journal journal;
     journal.path_ = path;
     state.had_journal = ::access(path.c_str(), F_OK) == 0;
-    Fd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
+    if (!state.had_journal && !create_journal(path, store_length, error)) return Journal{};
+    Fd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
     if (!fd) return error = errno_text("open " + path), Journal{};
     // Streamed in chunks: the journal of a 10-million-bet store is megabytes.
     std::string pending;

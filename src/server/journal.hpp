@@ -1,8 +1,12 @@
 // The coordinator's memory across restarts: an append-only text file next to
 // the bet store (`<store>.journal`) with one line per decision, written after
 // the bets themselves and before the ACK:
+//   base <store bytes>                               first line: the store as found
 //   batch <agency> <batch> <store bytes after it>    a batch is in the store
 //   done <agency>                                    the agency said DONE
+// A journal is born whole (written aside, then renamed into place) with its
+// base line, so a store found without one - new, or older than journals - is
+// vouched for as it is, exactly once.
 // On start the journal is replayed: it restores each agency's last batch and
 // the done set, and vouches for a store length. Whatever the store holds past
 // that length was written by a coordinator that died before journaling it,
@@ -27,9 +31,11 @@ struct RecoveredState {
 
 class Journal {
 public:
-    // Replays and reopens the journal at `path` (creating it if needed).
-    // Invalid Journal and `error` set when it cannot be read or is corrupt.
-    static Journal open(const std::string& path, RecoveredState& state, std::string& error);
+    // Replays and reopens the journal at `path`. A missing journal is first
+    // created with the line `base <store_length>`. Invalid Journal and
+    // `error` set when it cannot be read or is corrupt.
+    static Journal open(const std::string& path, std::uint64_t store_length, RecoveredState& state,
+                        std::string& error);
 
     bool is_open() const { return fd_.valid(); }
     const std::string& path() const { return path_; }
