@@ -9,29 +9,50 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <sstream>
+#include <charconv>
+#include <climits>
+#include <cstdint>
+#include <string_view>
 
 namespace {
 
+// Splits `line` into its first word and up to three decimal numbers (digits
+// only: "-1" is not a number here).
+bool split_numbers(std::string_view line, std::string_view& kind, std::uint64_t (&numbers)[3], int& count) {
+    std::size_t space = line.find(' ');
+    kind = line.substr(0, space);
+    count = 0;
+    while (space != std::string_view::npos) {
+        line.remove_prefix(space + 1);
+        space = line.find(' ');
+        const std::string_view word = line.substr(0, space);
+        if (count == 3 || word.empty()) return false;
+        const char* last = word.data() + word.size();
+        const auto [end, status] = std::from_chars(word.data(), last, numbers[count++]);
+        if (status != std::errc{} || end != last) return false;
+    }
+    return true;
+}
+
 // Applies one complete journal line to `state`; false if it is not one.
-bool replay_line(const std::string& line, RecoveredState& state) {
-    std::istringstream fields(line);
-    std::string kind;
-    std::uint32_t agency = 0, batch = 0;
-    std::uint64_t length = 0;
-    if (!(fields >> kind)) return false;
-    if (kind == "base" && fields >> length && fields.eof()) {
-        state.store_length = length;
+bool replay_line(std::string_view line, RecoveredState& state) {
+    std::string_view kind;
+    std::uint64_t number[3] = {};
+    int count = 0;
+    if (!split_numbers(line, kind, number, count)) return false;
+    const auto fits_u32 = [&](int i) { return number[i] <= UINT32_MAX; };
+    if (kind == "base" && count == 1) {
+        state.store_length = number[0];
         return true;
     }
-    if (kind == "batch" && fields >> agency >> batch >> length && fields.eof()) {
-        state.last_batch[agency] = batch;
-        state.store_length = length;
+    if (kind == "batch" && count == 3 && fits_u32(0) && fits_u32(1)) {
+        state.last_batch[static_cast<std::uint32_t>(number[0])] = static_cast<std::uint32_t>(number[1]);
+        state.store_length = number[2];
         ++state.batches;
         return true;
     }
-    if (kind == "done" && fields >> agency && fields.eof()) {
-        state.done.insert(agency);
+    if (kind == "done" && count == 1 && fits_u32(0)) {
+        state.done.insert(static_cast<std::uint32_t>(number[0]));
         return true;
     }
     return false;
@@ -76,7 +97,7 @@ Journal Journal::open(const std::string& path, std::uint64_t store_length, Recov
         std::size_t start = 0;
         for (std::size_t end; (end = pending.find('\n', start)) != std::string::npos; start = end + 1) {
             ++line_number;
-            if (!replay_line(pending.substr(start, end - start), state))
+            if (!replay_line(std::string_view(pending).substr(start, end - start), state))
                 return error = path + ":" + std::to_string(line_number) + ": corrupt journal line", Journal{};
         }
         complete_bytes += start;
