@@ -76,6 +76,9 @@ help:
 	@echo "make run            server + 5 agencies on loopback, prints the winners"
 	@echo "make test           unit + integration tests (SANITIZE=1 for ASan+UBSan)"
 	@echo "make static         static binaries in bin/static/ (for Docker)"
+	@echo "make fuzz           libFuzzer over the decoders (FUZZ_SECONDS=30)"
+	@echo "make bench          throughput benchmark; make bench-draw: the draw over 10M bets"
+	@echo "make docker-image | docker-compose-up | docker-compose-logs | docker-compose-down | test-docker"
 	@echo "make clean          remove build outputs"
 
 -include $(wildcard docker/docker.mk tests/fuzz/fuzz.mk bench/bench.mk)
