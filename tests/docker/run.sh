@@ -16,6 +16,7 @@
 #   (e) generator output for 0, 1 and 5 agencies passes `compose config -q`,
 #       and docker-compose-dev.yaml is the generator's 5-agency output
 #   (f) bad generator arguments exit 2
+#   (g) a changed client.ini takes effect on the next `up` with the same images
 #
 # Prints `N passed, M failed` last; exits 1 if anything failed. Without a Docker
 # engine it prints a SKIP line and exits 0. Containers are named `server`,
@@ -409,6 +410,40 @@ generator_bad_args() {
     done
 }
 
+# ------------------------------------------ (g) config change, no rebuild
+# The INI files are mounted, not baked in: a changed client.ini (maxAmount 10)
+# takes effect on the next `up` while the images stay byte-for-byte the same.
+config_without_rebuild() {
+    local label="(g) config change without rebuild" dir="$work/project-g" log before after
+    mkdir -p "$dir/config" "$dir/.data"
+    cp "$root/config/server.ini" "$dir/config/"
+    sed 's/^maxAmount = .*/maxAmount = 10/' "$root/config/client.ini" >"$dir/config/client.ini"
+    cp "$root/.data/agency-5.csv" "$dir/.data/agency-1.csv"
+    before=$(docker image inspect -f '{{.Id}}' server:latest client:latest)
+    project="${project_prefix}g"
+    file="$dir/docker-compose.yaml"
+    "$root/scripts/generar-compose.sh" "$file" 1 >/dev/null 2>&1 || { fail "$label: generar-compose.sh 1"; return 1; }
+    projects+=("$project $file")
+    local run=("${compose_cmd[@]}" -f "$file" --project-directory "$dir" -p "$project")
+    if ! "${run[@]}" up -d >"$work/up-g.log" 2>&1; then
+        fail "$label: compose up -d"; tail -20 "$work/up-g.log"; return 1
+    fi
+    wait_clients 1 || fail "$label: the agency still runs after ${deadline_s} s"
+    "${run[@]}" stop -t 10 >>"$work/up-g.log" 2>&1
+    log="$work/logs-g.txt"
+    "${run[@]}" logs --no-color >"$log" 2>&1
+    check "$label: client1 runs with batch_max_amount: 10 from the mounted client.ini" \
+        grep -q 'action: config | result: success | .*batch_max_amount: 10 ' <(log_of "$log" client1)
+    local sizes
+    sizes=$(log_of "$log" server | sed -n 's/.*action: apuesta_recibida | result: success | cantidad: \([0-9]*\).*/\1/p' | sort -un | tr '\n' ' ')
+    check "$label: the server received batches of 10 (sizes seen: ${sizes:-none})" test "${sizes% }" == "10"
+    check "$label: agency 1 got $(expected_winners 5) winners" \
+        grep -q "action: consulta_ganadores | result: success | cant_ganadores: $(expected_winners 5)\$" <(log_of "$log" client1)
+    after=$(docker image inspect -f '{{.Id}}' server:latest client:latest)
+    check "$label: no image was rebuilt" test "$before" == "$after"
+    teardown_project "$project" "$file"
+}
+
 # ------------------------------------------------------------------ run
 generator_bad_args
 generator_output
@@ -416,4 +451,5 @@ KEEP_SERVER=1 full_run 5 a
 echo_only
 sigterm_mid_run
 full_run 3 d
+config_without_rebuild
 summary_and_exit
