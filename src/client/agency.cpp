@@ -185,6 +185,9 @@ Agency::Step Agency::await_reply(int timeout_seconds, wire::ReplyHeader& reply) 
     }
 }
 
+// Opens a new connection (connect() itself retries for connect_retry_seconds)
+// and writes every request in flight again, oldest first, so the replies
+// still come back in the order of in_flight_. Gives up after kMaxResends.
 Agency::Step Agency::reconnect_and_resend() {
     for (int attempt = 1; attempt <= kMaxResends; ++attempt) {
         if (socket_) {

@@ -23,11 +23,15 @@ struct ClientConfig {
     std::size_t batch_window = 4;            // BETS frames in flight before waiting for an ACK
     std::string data_file;                   // default .data/agency-<id>.csv
     int connect_retry_seconds = 30;          // keep trying to connect this long
-    int reply_timeout_seconds = 60;          // wait this long for an ACK
+    int reply_timeout_seconds = 60;          // wait this long for a reply, then fail (exit 1);
+                                             // also bounds a stalled write (then a reconnect)
     int winners_timeout_seconds = 600;       // upper bound of the WINNERS long poll
-    std::optional<Bet> single_bet;           // set when all five bet variables are
+    std::optional<Bet> single_bet;           // set when all five bet variables are given
 };
 
+// Loads `path` (a missing file is fine) and the environment. CLI_ID is
+// required; batch.maxAmount is clamped to what fits in one frame (56); the
+// bet variables are all five or none, each checked so the error names it.
 std::variant<ClientConfig, ConfigError> load_client_config(const std::string& path, const EnvLookup& env,
                                                            std::vector<IniEntry>* unknown = nullptr);
 

@@ -42,7 +42,9 @@ private:
     std::uint64_t size_ = 0;
 };
 
-// The course's names for the two store operations.
+// The course's store_bets: renders `bets` and appends them in one call. The
+// server does not use it: its handlers render the lines and the coordinator
+// only calls append(). load_bets below is the course's other operation.
 bool store_bets(BetStore& store, const std::vector<Bet>& bets);
 
 struct LoadResult {

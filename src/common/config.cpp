@@ -15,6 +15,8 @@ EnvLookup process_environment() {
 
 ConfigReader::ConfigReader(IniFile file, EnvLookup env) : file_(std::move(file)), env_(std::move(env)) {}
 
+// The environment wins over the file. The file's entry is marked as used
+// even then, so that it is not reported as an unknown key.
 std::optional<ConfigReader::Found> ConfigReader::find(const SettingKey& key) {
     const IniEntry* entry = file_.find(key.section, key.key);
     if (entry) used_.push_back(entry);
@@ -30,6 +32,8 @@ void ConfigReader::fail(const Found& found, const SettingKey& key, const std::st
     error_ = ConfigError{found.origin, found.line, name, message + " (got '" + found.value + "')"};
 }
 
+// A problem the caller found: quotes the value when there is one, otherwise
+// names the missing setting (its environment variable when it has one).
 void ConfigReader::fail(const SettingKey& key, const std::string& message) {
     if (auto found = find(key)) fail(*found, key, message);
     else if (!error_) error_ = ConfigError{key.env.empty() ? file_.file() : "environment", 0,

@@ -28,6 +28,10 @@ public:
 
     // The raw text, if the environment or the file has it.
     std::optional<std::string> text(const SettingKey& key);
+    // The typed getters return `fallback` when neither source has the key.
+    // A value that does not parse or is out of [min, max] is recorded as the
+    // error (the first one wins) and `fallback` is returned, so a loader can
+    // read every setting and check error() once at the end.
     std::string text(const SettingKey& key, const std::string& fallback);
     std::int64_t integer(const SettingKey& key, std::int64_t fallback, std::int64_t min, std::int64_t max);
     LogLevel level(const SettingKey& key, LogLevel fallback);

@@ -34,6 +34,8 @@ std::string_view trim(std::string_view text) {
 
 } // namespace
 
+// Line by line; keys before any [section] belong to DEFAULT, the server's
+// section. The first malformed line is the error.
 std::variant<IniFile, ConfigError> IniFile::parse(std::string_view text, const std::string& file) {
     IniFile ini;
     ini.file_ = file;

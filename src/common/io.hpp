@@ -10,7 +10,8 @@ enum class IoStatus {
     closed,    // the peer closed (EOF before the first byte, or EPIPE)
     truncated, // the peer closed after some but not all bytes
     timeout,   // nothing arrived within the allowed silence
-    aborted,   // the watched descriptor became readable (our parent went away)
+    aborted,   // the watched descriptor became readable or hung up (the
+               // coordinator's pipe closed, or a signal arrived)
     error,     // a system call failed; errno tells which
 };
 

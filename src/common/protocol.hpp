@@ -93,6 +93,8 @@ std::array<std::uint8_t, kRequestHeaderSize> encode_request_header(const Request
 Result<RequestHeader> decode_request_header(const std::uint8_t* bytes);
 
 std::array<std::uint8_t, kReplyHeaderSize> encode_reply_header(const ReplyHeader& header);
+// Checks only that the type is known: what the value may be depends on the
+// request it answers, which the caller knows.
 Result<ReplyHeader> decode_reply_header(const std::uint8_t* bytes);
 
 // One 146-byte bet record. encode_bet expects a valid bet (see bet_problem).

@@ -33,6 +33,7 @@ struct AddressList {
     ~AddressList() { if (head) ::freeaddrinfo(head); }
 };
 
+// IPv4 only: local_port() and accept_connection() read a sockaddr_in.
 int resolve(const std::string& host, std::uint16_t port, bool passive, AddressList& list) {
     addrinfo hints{};
     hints.ai_family = AF_INET;

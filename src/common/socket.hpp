@@ -15,9 +15,10 @@ struct Endpoint {
 std::optional<Endpoint> parse_endpoint(const std::string& text);
 
 // Binds `host:port` (port 0: the kernel picks one) and listens on a
-// non-blocking socket. On failure
-// the Fd is invalid and `error` says which call failed and why.
+// non-blocking socket. On failure the Fd is invalid and `error` says which
+// call failed and why.
 Fd listen_tcp(const std::string& host, std::uint16_t port, int backlog, std::string& error);
+// The port `socket_fd` is bound to (what SERVER_PORT=0 got); 0 on error.
 std::uint16_t local_port(int socket_fd);
 
 // Accepts one connection (EINTR retried); invalid Fd when nothing is pending

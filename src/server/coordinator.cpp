@@ -97,6 +97,8 @@ ipc::Reply Coordinator::store_batch(const ipc::Request& request) {
     return ack(ipc::Outcome::stored, header.count);
 }
 
+// DONE is idempotent: the first one is journaled and logged, every one is
+// ACK 0. The last agency's DONE runs the draw before its ACK is returned.
 ipc::Reply Coordinator::mark_done(std::uint32_t agency) {
     if (!done_.count(agency)) {
         if (!journal_.record_done(agency) || (options_.fsync && !journal_.sync())) {

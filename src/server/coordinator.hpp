@@ -1,7 +1,7 @@
 // The coordinator's decisions: the only owner of the bet store, its journal
 // and the shared state (last batch per agency, agencies done, the draw's
-// winners). Pure logic over ipc::Request -> ipc::Reply; the server process
-// feeds it from its poll loop.
+// winners). No sockets and no poll: ipc::Request in, ipc::Reply out; the
+// server process feeds it from its poll loop.
 #pragma once
 
 #include "common/bet_store.hpp"
@@ -33,6 +33,8 @@ public:
     std::optional<ipc::Reply> handle(const ipc::Request& request);
 
     bool draw_done() const { return draw_done_; }
+    // After the draw: `agency`'s winning documents only, or ERROR 6 when the
+    // draw could not read the store (never a partial list).
     ipc::Reply winners_reply(std::uint32_t agency) const;
     void close(); // the store and the journal
 

@@ -35,6 +35,9 @@ int Handler::run() {
     return 0;
 }
 
+// One request, start to end: header, payload, then the on_* method of its
+// type. Next::close ends the connection (client gone or idle, malformed
+// frame, coordinator gone).
 Handler::Next Handler::serve_frame() {
     std::uint8_t head[wire::kRequestHeaderSize];
     const IoStatus status = read_all_watching(setup_.client.get(), head, sizeof head,
@@ -68,6 +71,9 @@ Handler::Next Handler::read_payload(const wire::RequestHeader& header, std::vect
     return report_io(status == IoStatus::closed ? IoStatus::truncated : status, "read_payload");
 }
 
+// Decoding and validation happen here, in parallel across handlers: an
+// invalid batch is answered ERROR 2 without reaching the coordinator, and a
+// valid one reaches it already rendered as store lines.
 Handler::Next Handler::on_bets(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload) {
     if (!agency_allowed(header)) return refuse(ErrorCode::bad_agency, header);
     const auto bets = wire::decode_bets(header, payload.data());
@@ -119,6 +125,8 @@ Handler::Next Handler::on_done_or_winners(const wire::RequestHeader& header) {
     return send(reply.frame);
 }
 
+// ECHO sends the request frame back byte for byte, without the coordinator:
+// the health probe works even with SERVER_AGENCIES=0.
 Handler::Next Handler::on_echo(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload) {
     const auto head = wire::encode_request_header(header);
     wire::Bytes frame(head.begin(), head.end());

@@ -75,7 +75,9 @@ bool Server::start() {
     return true;
 }
 
-// The poll loop: signals, new connections, and every handler's pipes.
+// The poll loop: signals, new connections, and every handler's pipes. The
+// pipes are served first in each round, so the requests the handlers had
+// already sent are handled before a SIGTERM read in the same round ends it.
 void Server::serve() {
     std::vector<pollfd> fds;
     std::vector<Child*> owners; // owners[i] is the child of fds[i], or null
@@ -105,6 +107,7 @@ void Server::serve() {
     }
 }
 
+// SIGTERM / SIGINT start the shutdown; SIGCHLD only means "reap".
 void Server::on_signals() {
     for (int number : signals_.drain()) {
         if (number == SIGCHLD) continue;
@@ -134,6 +137,9 @@ void Server::accept_clients() {
     }
 }
 
+// Forks the handler of `client` with two pipes, requests up and replies down
+// (as the SPEC says pipes); the coordinator keeps its ends non-blocking so
+// that one slow handler can never stall the poll loop.
 void Server::spawn_handler(Fd client, const std::string& peer) {
     Pipe requests, replies;
     if (!make_pipe(requests) || !make_pipe(replies)) {
@@ -177,6 +183,10 @@ void Server::become_handler(Fd client, const std::string& peer, Fd to_coordinato
     ::_exit(handler.run());
 }
 
+// Takes whatever the handler has written, then handles each whole message in
+// order. A message that does not parse means the handler cannot be trusted:
+// it is killed. A WINNERS with no reply yet is parked on the child, and once
+// a DONE has run the draw every parked WINNERS is answered.
 void Server::read_requests(Child& child) {
     char chunk[16 * 1024];
     for (;;) {
@@ -225,6 +235,8 @@ void Server::answer_parked_winners() {
     }
 }
 
+// Collects every handler that has ended (no zombies); one killed by a signal
+// is worth a WARNING, a normal exit only a DEBUG line.
 void Server::reap_children() {
     int status = 0;
     for (pid_t pid; (pid = ::waitpid(-1, &status, WNOHANG)) > 0;) {
@@ -259,6 +271,9 @@ void Server::shutdown() {
     signals_.uninstall();
 }
 
+// Waits for the handlers to exit on their own (woken by SIGCHLD through the
+// self-pipe) until the deadline, then SIGKILLs and reaps the rest, so that
+// the server always exits in time and leaves neither zombies nor orphans.
 void Server::wait_for_children(int deadline_ms) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
     reap_children();

@@ -21,7 +21,7 @@ struct ServerConfig {
 };
 
 // Loads `path` (a missing file is fine) and the environment. On success the
-// reader's unknown entries are in `reader_out` for warnings.
+// file's entries no setting asked for are in `*unknown`, for warnings.
 std::variant<ServerConfig, ConfigError> load_server_config(const std::string& path, const EnvLookup& env,
                                                            std::vector<IniEntry>* unknown = nullptr);
 

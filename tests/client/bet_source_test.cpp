@@ -2,85 +2,20 @@
 // zeros kept, bad rows reported with their line number and skipped.
 #include "client/bet_source.hpp"
 
-#include "common/log.hpp"
+#include "../support/test_support.hpp"
 
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        char pattern[] = "/tmp/bet_source_test.XXXXXX";
-        const char* made = ::mkdtemp(pattern);
-        if (made == nullptr) std::abort();
-        path_ = made;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    std::string write(const std::string& name, const std::string& content) const {
-        const std::string file = path_ + "/" + name;
-        std::ofstream(file, std::ios::binary) << content;
-        return file;
-    }
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
-
-// Everything written to fd 1 between construction and finish().
-class StdoutCapture {
-public:
-    explicit StdoutCapture(const std::string& path) : path_(path) {
-        set_log_level(LogLevel::info); // the default; another test may have changed it
-        std::fflush(stdout);
-        saved_ = ::dup(STDOUT_FILENO);
-        const int file = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (saved_ < 0 || file < 0 || ::dup2(file, STDOUT_FILENO) < 0) std::abort();
-        ::close(file);
-    }
-    ~StdoutCapture() { restore(); }
-    std::string finish() {
-        restore();
-        std::ifstream in(path_, std::ios::binary);
-        std::ostringstream text;
-        text << in.rdbuf();
-        return text.str();
-    }
-
-private:
-    void restore() {
-        if (saved_ < 0) return;
-        std::fflush(stdout);
-        ::dup2(saved_, STDOUT_FILENO);
-        ::close(saved_);
-        saved_ = -1;
-    }
-    std::string path_;
-    int saved_ = -1;
-};
-
-std::vector<std::string> lines_with(const std::string& text, const std::string& needle) {
-    std::vector<std::string> found;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        if (line.find(needle) != std::string::npos) found.push_back(line);
-    return found;
-}
+using test_support::lines_with;
+using test_support::StdoutCapture;
+using test_support::TempDir;
 
 std::vector<Bet> read_all_bets(BetSource& source) {
     std::vector<Bet> bets;
@@ -100,6 +35,11 @@ std::string show(const std::vector<Bet>& bets) {
 
 const std::string kName64 = [] { std::string s; for (int i = 0; i < 32; ++i) s += "ñ"; return s; }(); // 64 bytes
 const std::string kName65 = kName64 + "a";                                                             // 65 bytes
+
+// Two valid rows, and their bets for agency 3 written out by hand.
+const std::vector<std::string> kTwoRows = {"Ana,Gómez,00000042,1990-01-31,7574", "Luis,Paz,12345678,1985-12-01,1234"};
+const std::vector<Bet> kTwoBets = {{3, "Ana", "Gómez", "00000042", "1990-01-31", 7574},
+                                   {3, "Luis", "Paz", "12345678", "1985-12-01", 1234}};
 
 // Rows of an agency file. The expected bets and skipped lines are written
 // out by hand below.
@@ -132,14 +72,25 @@ std::string join(const std::vector<std::string>& rows, const std::string& ending
     return out;
 }
 
-TEST(BetSourceTest, MissingFileIsNothing) {
-    TempDir dir;
-    EXPECT_FALSE(BetSource::open(dir.file("nope.csv"), 1).has_value());
+// Each test's agency file is written into a fresh directory.
+class BetSourceTest : public ::testing::Test {
+protected:
+    // A source for `agency` over a file holding `text`.
+    std::optional<BetSource> open(const std::string& text, std::uint32_t agency) {
+        return BetSource::open(dir_.write("a.csv", text), agency);
+    }
+    // Each skipped row is logged once with its 1-based line number (blank lines count).
+    void expect_skip_warnings_name_lines(const std::string& ending);
+
+    TempDir dir_;
+};
+
+TEST_F(BetSourceTest, MissingFileIsNothing) {
+    EXPECT_FALSE(BetSource::open(dir_.file("nope.csv"), 1).has_value());
 }
 
-TEST(BetSourceTest, EmptyFileYieldsNoBets) {
-    TempDir dir;
-    auto source = BetSource::open(dir.write("a.csv", ""), 1);
+TEST_F(BetSourceTest, EmptyFileYieldsNoBets) {
+    auto source = open("", 1);
     ASSERT_TRUE(source.has_value());
     Bet bet;
     EXPECT_FALSE(source->next(bet));
@@ -147,38 +98,25 @@ TEST(BetSourceTest, EmptyFileYieldsNoBets) {
     EXPECT_FALSE(source->read_error());
 }
 
-TEST(BetSourceTest, LfFileYieldsEveryBetInOrderWithTheAgency) {
-    TempDir dir;
-    auto source = BetSource::open(dir.write("a.csv",
-                                            "Ana,Gómez,00000042,1990-01-31,7574\n"
-                                            "Luis,Paz,12345678,1985-12-01,1234\n"),
-                                  3);
+TEST_F(BetSourceTest, LfFileYieldsEveryBetInOrderWithTheAgency) {
+    auto source = open(join(kTwoRows, "\n"), 3);
     ASSERT_TRUE(source.has_value());
-    const std::vector<Bet> expected = {{3, "Ana", "Gómez", "00000042", "1990-01-31", 7574},
-                                       {3, "Luis", "Paz", "12345678", "1985-12-01", 1234}};
     const auto bets = read_all_bets(*source);
-    EXPECT_EQ(bets, expected) << show(bets);
+    EXPECT_EQ(bets, kTwoBets) << show(bets);
     EXPECT_EQ(source->skipped_rows(), 0u);
 }
 
-TEST(BetSourceTest, CrlfFileYieldsTheSameBets) {
-    TempDir dir;
-    auto source = BetSource::open(dir.write("a.csv",
-                                            "Ana,Gómez,00000042,1990-01-31,7574\r\n"
-                                            "Luis,Paz,12345678,1985-12-01,1234\r\n"),
-                                  3);
+TEST_F(BetSourceTest, CrlfFileYieldsTheSameBets) {
+    auto source = open(join(kTwoRows, "\r\n"), 3);
     ASSERT_TRUE(source.has_value());
-    const std::vector<Bet> expected = {{3, "Ana", "Gómez", "00000042", "1990-01-31", 7574},
-                                       {3, "Luis", "Paz", "12345678", "1985-12-01", 1234}};
     const auto bets = read_all_bets(*source);
-    EXPECT_EQ(bets, expected) << show(bets);
+    EXPECT_EQ(bets, kTwoBets) << show(bets);
     EXPECT_EQ(source->skipped_rows(), 0u);
 }
 
-TEST(BetSourceTest, LastRowWithoutLineEndingIsRead) {
-    TempDir dir;
+TEST_F(BetSourceTest, LastRowWithoutLineEndingIsRead) {
     for (const std::string ending : {"", "\r"}) {
-        auto source = BetSource::open(dir.write("a.csv", "Ana,Gómez,1,1990-01-31,1\nEva,Sosa,2,1990-01-31,2" + ending), 1);
+        auto source = open("Ana,Gómez,1,1990-01-31,1\nEva,Sosa,2,1990-01-31,2" + ending, 1);
         ASSERT_TRUE(source.has_value());
         const auto bets = read_all_bets(*source);
         ASSERT_EQ(bets.size(), 2u) << show(bets);
@@ -186,10 +124,8 @@ TEST(BetSourceTest, LastRowWithoutLineEndingIsRead) {
     }
 }
 
-TEST(BetSourceTest, BlankLinesAreSkippedWithoutCountingAsBad) {
-    TempDir dir;
-    auto source = BetSource::open(
-        dir.write("a.csv", "\nAna,Gómez,1,1990-01-31,1\n\n   \n\t\r\nEva,Sosa,2,1990-01-31,2\n\n"), 1);
+TEST_F(BetSourceTest, BlankLinesAreSkippedWithoutCountingAsBad) {
+    auto source = open("\nAna,Gómez,1,1990-01-31,1\n\n   \n\t\r\nEva,Sosa,2,1990-01-31,2\n\n", 1);
     ASSERT_TRUE(source.has_value());
     const auto bets = read_all_bets(*source);
     ASSERT_EQ(bets.size(), 2u) << show(bets);
@@ -198,11 +134,10 @@ TEST(BetSourceTest, BlankLinesAreSkippedWithoutCountingAsBad) {
     EXPECT_EQ(source->skipped_rows(), 0u);
 }
 
-TEST(BetSourceTest, BadRowsAreSkippedAndCountedAndLaterRowsStillReturned) {
-    TempDir dir;
-    auto source = BetSource::open(dir.write("a.csv", join(mixed_rows(), "\n")), 7);
+TEST_F(BetSourceTest, BadRowsAreSkippedAndCountedAndLaterRowsStillReturned) {
+    auto source = open(join(mixed_rows(), "\n"), 7);
     ASSERT_TRUE(source.has_value());
-    StdoutCapture capture(dir.file("stdout.txt"));
+    StdoutCapture capture;
     const auto bets = read_all_bets(*source);
     capture.finish();
     EXPECT_EQ(bets, kMixedBets) << show(bets);
@@ -210,23 +145,20 @@ TEST(BetSourceTest, BadRowsAreSkippedAndCountedAndLaterRowsStillReturned) {
     EXPECT_FALSE(source->read_error());
 }
 
-TEST(BetSourceTest, CrlfFileWithBadRowsGivesTheSameResult) {
-    TempDir dir;
-    auto source = BetSource::open(dir.write("a.csv", join(mixed_rows(), "\r\n")), 7);
+TEST_F(BetSourceTest, CrlfFileWithBadRowsGivesTheSameResult) {
+    auto source = open(join(mixed_rows(), "\r\n"), 7);
     ASSERT_TRUE(source.has_value());
-    StdoutCapture capture(dir.file("stdout.txt"));
+    StdoutCapture capture;
     const auto bets = read_all_bets(*source);
     capture.finish();
     EXPECT_EQ(bets, kMixedBets) << show(bets);
     EXPECT_EQ(source->skipped_rows(), 7u);
 }
 
-// Each skipped row is logged once with its 1-based line number (blank lines count).
-void expect_skip_warnings_name_lines(const std::string& ending) {
-    TempDir dir;
-    auto source = BetSource::open(dir.write("a.csv", join(mixed_rows(), ending)), 7);
+void BetSourceTest::expect_skip_warnings_name_lines(const std::string& ending) {
+    auto source = open(join(mixed_rows(), ending), 7);
     ASSERT_TRUE(source.has_value());
-    StdoutCapture capture(dir.file("stdout.txt"));
+    StdoutCapture capture;
     read_all_bets(*source);
     const std::string out = capture.finish();
     const auto warnings = lines_with(out, "action: leer_apuesta");
@@ -240,23 +172,21 @@ void expect_skip_warnings_name_lines(const std::string& ending) {
     }
 }
 
-TEST(BetSourceTest, SkipWarningsNameTheLineNumberLf) { expect_skip_warnings_name_lines("\n"); }
-TEST(BetSourceTest, SkipWarningsNameTheLineNumberCrlf) { expect_skip_warnings_name_lines("\r\n"); }
+TEST_F(BetSourceTest, SkipWarningsNameTheLineNumberLf) { expect_skip_warnings_name_lines("\n"); }
+TEST_F(BetSourceTest, SkipWarningsNameTheLineNumberCrlf) { expect_skip_warnings_name_lines("\r\n"); }
 
-TEST(BetSourceTest, ValidRowsAreNotLogged) {
-    TempDir dir;
-    auto source = BetSource::open(dir.write("a.csv", "Ana,Gómez,1,1990-01-31,1\n"), 1);
+TEST_F(BetSourceTest, ValidRowsAreNotLogged) {
+    auto source = open("Ana,Gómez,1,1990-01-31,1\n", 1);
     ASSERT_TRUE(source.has_value());
-    StdoutCapture capture(dir.file("stdout.txt"));
+    StdoutCapture capture;
     read_all_bets(*source);
     EXPECT_TRUE(lines_with(capture.finish(), "leer_apuesta").empty());
 }
 
-TEST(BetSourceTest, BrokenQuotingIsSkipped) {
-    TempDir dir;
-    auto source = BetSource::open(dir.write("a.csv", "\"Ana,Gómez,1,1990-01-31,1\nEva,Sosa,2,1990-01-31,2\n"), 1);
+TEST_F(BetSourceTest, BrokenQuotingIsSkipped) {
+    auto source = open("\"Ana,Gómez,1,1990-01-31,1\nEva,Sosa,2,1990-01-31,2\n", 1);
     ASSERT_TRUE(source.has_value());
-    StdoutCapture capture(dir.file("stdout.txt"));
+    StdoutCapture capture;
     const auto bets = read_all_bets(*source);
     const std::string out = capture.finish();
     ASSERT_EQ(bets.size(), 1u) << show(bets);
@@ -265,11 +195,10 @@ TEST(BetSourceTest, BrokenQuotingIsSkipped) {
     EXPECT_EQ(lines_with(out, " | linea: 1 |").size(), 1u) << out;
 }
 
-TEST(BetSourceTest, Utf8NamesAreKeptByteForByte) {
-    TempDir dir;
+TEST_F(BetSourceTest, Utf8NamesAreKeptByteForByte) {
     const std::string first = "José María 李 🎲";
     const std::string last = "Ñúñez-Göthe d'Ávila";
-    auto source = BetSource::open(dir.write("a.csv", first + "," + last + ",5,1990-01-31,1\n"), 2);
+    auto source = open(first + "," + last + ",5,1990-01-31,1\n", 2);
     ASSERT_TRUE(source.has_value());
     Bet bet;
     ASSERT_TRUE(source->next(bet));
@@ -277,9 +206,8 @@ TEST(BetSourceTest, Utf8NamesAreKeptByteForByte) {
     EXPECT_EQ(bet.last_name, last);
 }
 
-TEST(BetSourceTest, LeadingZeroDocumentsAreKept) {
-    TempDir dir;
-    auto source = BetSource::open(dir.write("a.csv", "A,B,00000001,1990-01-31,1\nC,D,0,1990-01-31,2\nE,F,007,1990-01-31,3\n"), 2);
+TEST_F(BetSourceTest, LeadingZeroDocumentsAreKept) {
+    auto source = open("A,B,00000001,1990-01-31,1\nC,D,0,1990-01-31,2\nE,F,007,1990-01-31,3\n", 2);
     ASSERT_TRUE(source.has_value());
     const auto bets = read_all_bets(*source);
     ASSERT_EQ(bets.size(), 3u) << show(bets);
@@ -288,9 +216,8 @@ TEST(BetSourceTest, LeadingZeroDocumentsAreKept) {
     EXPECT_EQ(bets[2].document, "007");
 }
 
-TEST(BetSourceTest, NextAfterTheEndStaysFalse) {
-    TempDir dir;
-    auto source = BetSource::open(dir.write("a.csv", "A,B,1,1990-01-31,1\n"), 2);
+TEST_F(BetSourceTest, NextAfterTheEndStaysFalse) {
+    auto source = open("A,B,1,1990-01-31,1\n", 2);
     ASSERT_TRUE(source.has_value());
     Bet bet;
     EXPECT_TRUE(source->next(bet));
@@ -298,7 +225,7 @@ TEST(BetSourceTest, NextAfterTheEndStaysFalse) {
     EXPECT_FALSE(source->next(bet));
 }
 
-TEST(BetSourceTest, SingleYieldsExactlyThatOneBet) {
+TEST_F(BetSourceTest, SingleYieldsExactlyThatOneBet) {
     const Bet given{9, "María", "Ñúñez", "00000042", "2000-02-29", 7574};
     BetSource source = BetSource::single(given);
     Bet bet;

@@ -4,100 +4,22 @@
 
 #include "common/log.hpp"
 
+#include "../support/test_support.hpp"
+
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        char pattern[] = "/tmp/client_config_test.XXXXXX";
-        const char* made = ::mkdtemp(pattern);
-        if (made == nullptr) std::abort();
-        path_ = made;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    std::string write(const std::string& name, const std::string& content) const {
-        const std::string file = path_ + "/" + name;
-        std::ofstream(file, std::ios::binary) << content;
-        return file;
-    }
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
-
-// Everything written to fd 1 between construction and finish().
-class StdoutCapture {
-public:
-    explicit StdoutCapture(const std::string& path) : path_(path) {
-        set_log_level(LogLevel::info); // the default; another test may have changed it
-        std::fflush(stdout);
-        saved_ = ::dup(STDOUT_FILENO);
-        const int file = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (saved_ < 0 || file < 0 || ::dup2(file, STDOUT_FILENO) < 0) std::abort();
-        ::close(file);
-    }
-    ~StdoutCapture() { restore(); }
-    std::string finish() {
-        restore();
-        std::ifstream in(path_, std::ios::binary);
-        std::ostringstream text;
-        text << in.rdbuf();
-        return text.str();
-    }
-
-private:
-    void restore() {
-        if (saved_ < 0) return;
-        std::fflush(stdout);
-        ::dup2(saved_, STDOUT_FILENO);
-        ::close(saved_);
-        saved_ = -1;
-    }
-    std::string path_;
-    int saved_ = -1;
-};
-
-using Env = std::map<std::string, std::string>;
-
-EnvLookup env_of(Env values) {
-    return [values = std::move(values)](const std::string& name) -> std::optional<std::string> {
-        const auto found = values.find(name);
-        if (found == values.end()) return std::nullopt;
-        return found->second;
-    };
-}
-
-ClientConfig loaded(const std::variant<ClientConfig, ConfigError>& result) {
-    if (const auto* error = std::get_if<ConfigError>(&result)) {
-        ADD_FAILURE() << "unexpected config error: " << error->describe();
-        return {};
-    }
-    return std::get<ClientConfig>(result);
-}
-
-ConfigError failed(const std::variant<ClientConfig, ConfigError>& result) {
-    if (const auto* error = std::get_if<ConfigError>(&result)) return *error;
-    ADD_FAILURE() << "expected a config error";
-    return {};
-}
+using test_support::env_of;
+using test_support::Env;
+using test_support::failed;
+using test_support::lines_with;
+using test_support::loaded;
+using test_support::StdoutCapture;
+using test_support::TempDir;
 
 Env single_bet_env() {
     return {{"CLI_ID", "4"},
@@ -199,13 +121,11 @@ TEST_F(ClientConfigTest, BatchFromEnvironmentIsClampedToo) {
 TEST_F(ClientConfigTest, ClampedBatchIsLoggedAsWarning) {
     const ClientConfig config =
         loaded(load_client_config(missing_, env_of({{"CLI_ID", "1"}, {"CLI_BATCH_MAXAMOUNT", "100"}})));
-    StdoutCapture capture(dir_.file("stdout.txt"));
+    StdoutCapture capture;
     log_client_config(config);
     const std::string out = capture.finish();
-    std::string warning;
-    std::istringstream lines(out);
-    for (std::string line; std::getline(lines, line);)
-        if (line.find(" WARNING ") != std::string::npos) warning = line;
+    const auto warnings = lines_with(out, " WARNING ");
+    const std::string warning = warnings.empty() ? "" : warnings.back();
     EXPECT_NE(warning.find("100"), std::string::npos) << out;
     EXPECT_NE(warning.find("56"), std::string::npos) << out;
     EXPECT_NE(out.find("action: config | result: success"), std::string::npos) << out;
@@ -213,7 +133,7 @@ TEST_F(ClientConfigTest, ClampedBatchIsLoggedAsWarning) {
 
 TEST_F(ClientConfigTest, UnclampedBatchLogsNoWarning) {
     const ClientConfig config = loaded(load_client_config(missing_, env_of({{"CLI_ID", "1"}})));
-    StdoutCapture capture(dir_.file("stdout.txt"));
+    StdoutCapture capture;
     log_client_config(config);
     const std::string out = capture.finish();
     EXPECT_EQ(out.find(" WARNING "), std::string::npos) << out;

@@ -1,63 +1,23 @@
 // The CSV bet store (SPEC §6): line format, store_bets / load_bets.
 #include "common/bet_store.hpp"
 
+#include "../support/test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
+#include <cstdint>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        char pattern[] = "/tmp/bet_store_test.XXXXXX";
-        const char* made = ::mkdtemp(pattern);
-        if (made == nullptr) ADD_FAILURE() << "mkdtemp: " << std::strerror(errno);
-        else path_ = made;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
-
-Bet make_bet(std::uint32_t agency, std::string first, std::string last, std::string document,
-             std::string birthdate, std::uint16_t number) {
-    Bet bet;
-    bet.agency = agency;
-    bet.first_name = std::move(first);
-    bet.last_name = std::move(last);
-    bet.document = std::move(document);
-    bet.birthdate = std::move(birthdate);
-    bet.number = number;
-    return bet;
-}
-
-void write_file(const std::string& path, const std::string& content) {
-    std::ofstream out(path, std::ios::binary);
-    out << content;
-    ASSERT_TRUE(out.good());
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using test_support::make_bet;
+using test_support::slurp;
+using test_support::TempDir;
 
 struct Loaded {
     LoadResult result;
@@ -68,6 +28,13 @@ Loaded load(const std::string& path) {
     Loaded loaded;
     loaded.result = load_bets(path, [&](const Bet& bet) { loaded.bets.push_back(bet); });
     return loaded;
+}
+
+// What load() makes of a store file holding `text`.
+Loaded load_text(const std::string& text) {
+    TempDir dir;
+    const std::string path = dir.write("bets.csv", text);
+    return load(path);
 }
 
 } // namespace
@@ -169,7 +136,7 @@ TEST(CommonBetStore, StoreAppendsAcrossOpens) {
         ASSERT_TRUE(store.is_open());
         ASSERT_TRUE(store_bets(store, {second}));
     }
-    EXPECT_EQ(read_file(path), "1,A,B,1,2000-01-01,1\n2,C,D,2,2000-01-02,2\n");
+    EXPECT_EQ(slurp(path), "1,A,B,1,2000-01-01,1\n2,C,D,2,2000-01-02,2\n");
     EXPECT_EQ(load(path).bets, (std::vector<Bet>{first, second}));
 }
 
@@ -179,7 +146,7 @@ TEST(CommonBetStore, StoringAnEmptyBatchWritesNothing) {
     BetStore store = BetStore::open(path);
     ASSERT_TRUE(store.is_open());
     EXPECT_TRUE(store_bets(store, {}));
-    EXPECT_EQ(read_file(path), "");
+    EXPECT_EQ(slurp(path), "");
 }
 
 TEST(CommonBetStore, OpenInMissingDirectoryFails) {
@@ -189,13 +156,9 @@ TEST(CommonBetStore, OpenInMissingDirectoryFails) {
 }
 
 TEST(CommonBetStore, LoadStreamsInFileOrder) {
-    TempDir dir;
-    const std::string path = dir.file("bets.csv");
-    write_file(path,
-               "3,C,C,3,2000-01-03,3\n"
-               "1,A,A,1,2000-01-01,1\n"
-               "2,B,B,2,2000-01-02,2\n");
-    const Loaded loaded = load(path);
+    const Loaded loaded = load_text("3,C,C,3,2000-01-03,3\n"
+                                    "1,A,A,1,2000-01-01,1\n"
+                                    "2,B,B,2,2000-01-02,2\n");
     ASSERT_TRUE(loaded.result.ok);
     EXPECT_EQ(loaded.result.bets, 3u);
     ASSERT_EQ(loaded.bets.size(), 3u);
@@ -214,23 +177,17 @@ TEST(CommonBetStore, MissingFileIsAnEmptyStore) {
 }
 
 TEST(CommonBetStore, EmptyFileIsAnEmptyStore) {
-    TempDir dir;
-    write_file(dir.file("bets.csv"), "");
-    const Loaded loaded = load(dir.file("bets.csv"));
+    const Loaded loaded = load_text("");
     EXPECT_TRUE(loaded.result.ok);
     EXPECT_EQ(loaded.result.bets, 0u);
 }
 
 TEST(CommonBetStore, MalformedLineIsReportedWithItsOneBasedNumber) {
-    TempDir dir;
-    const std::string path = dir.file("bets.csv");
-    write_file(path,
-               "1,A,A,1,2000-01-01,1\n"
-               "1,B,B,2,2000-01-02,2\n"
-               "1,C,C,3,2000-01-03,3\n"
-               "1,\"broken,C,3,2000-01-03,3\n"
-               "1,E,E,5,2000-01-05,5\n");
-    const Loaded loaded = load(path);
+    const Loaded loaded = load_text("1,A,A,1,2000-01-01,1\n"
+                                    "1,B,B,2,2000-01-02,2\n"
+                                    "1,C,C,3,2000-01-03,3\n"
+                                    "1,\"broken,C,3,2000-01-03,3\n"
+                                    "1,E,E,5,2000-01-05,5\n");
     EXPECT_FALSE(loaded.result.ok);
     EXPECT_EQ(loaded.result.bad_line, 4u);
     EXPECT_EQ(loaded.result.bets, 3u);
@@ -239,9 +196,7 @@ TEST(CommonBetStore, MalformedLineIsReportedWithItsOneBasedNumber) {
 }
 
 TEST(CommonBetStore, MalformedFirstLineIsLineOne) {
-    TempDir dir;
-    write_file(dir.file("bets.csv"), "garbage\n1,A,A,1,2000-01-01,1\n");
-    const Loaded loaded = load(dir.file("bets.csv"));
+    const Loaded loaded = load_text("garbage\n1,A,A,1,2000-01-01,1\n");
     EXPECT_FALSE(loaded.result.ok);
     EXPECT_EQ(loaded.result.bad_line, 1u);
     EXPECT_EQ(loaded.result.bets, 0u);
@@ -249,28 +204,21 @@ TEST(CommonBetStore, MalformedFirstLineIsLineOne) {
 }
 
 TEST(CommonBetStore, BlankLinesAreSkippedButCounted) {
-    TempDir dir;
-    write_file(dir.file("bets.csv"), "1,A,A,1,2000-01-01,1\n\n\r\nbad line\n");
-    const Loaded loaded = load(dir.file("bets.csv"));
+    const Loaded loaded = load_text("1,A,A,1,2000-01-01,1\n\n\r\nbad line\n");
     EXPECT_FALSE(loaded.result.ok);
     EXPECT_EQ(loaded.result.bets, 1u);
     EXPECT_EQ(loaded.result.bad_line, 4u);
 }
 
 TEST(CommonBetStore, CrlfLinesAreAccepted) {
-    TempDir dir;
-    const std::string path = dir.file("bets.csv");
-    write_file(path, "1,Ana,\"Lorca, hijo\",00000042,1999-03-17,7574\r\n2,Bo,Cid,7,2001-01-01,12\r\n");
-    const Loaded loaded = load(path);
+    const Loaded loaded = load_text("1,Ana,\"Lorca, hijo\",00000042,1999-03-17,7574\r\n2,Bo,Cid,7,2001-01-01,12\r\n");
     ASSERT_TRUE(loaded.result.ok) << loaded.result.error;
     EXPECT_EQ(loaded.bets, (std::vector<Bet>{make_bet(1, "Ana", "Lorca, hijo", "00000042", "1999-03-17", 7574),
                                              make_bet(2, "Bo", "Cid", "7", "2001-01-01", 12)}));
 }
 
 TEST(CommonBetStore, LastLineWithoutNewlineIsLoaded) {
-    TempDir dir;
-    write_file(dir.file("bets.csv"), "1,A,A,1,2000-01-01,1\n2,B,B,2,2000-01-02,7574");
-    const Loaded loaded = load(dir.file("bets.csv"));
+    const Loaded loaded = load_text("1,A,A,1,2000-01-01,1\n2,B,B,2,2000-01-02,7574");
     ASSERT_TRUE(loaded.result.ok);
     ASSERT_EQ(loaded.result.bets, 2u);
     EXPECT_EQ(loaded.bets[1], make_bet(2, "B", "B", "2", "2000-01-02", 7574));

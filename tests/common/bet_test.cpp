@@ -1,6 +1,8 @@
 // Bet model rules (SPEC §5 bet record rules, §1 draw rule).
 #include "common/bet.hpp"
 
+#include "../support/test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -8,22 +10,10 @@
 
 namespace {
 
-Bet valid_bet() {
-    Bet bet;
-    bet.agency = 1;
-    bet.first_name = "Santiago Lionel";
-    bet.last_name = "Lorca";
-    bet.document = "30904465";
-    bet.birthdate = "1999-03-17";
-    bet.number = 7574;
-    return bet;
-}
+using test_support::make_bet;
+using test_support::repeat;
 
-std::string repeat(const std::string& piece, std::size_t times) {
-    std::string text;
-    for (std::size_t i = 0; i < times; ++i) text += piece;
-    return text;
-}
+Bet valid_bet() { return make_bet(1, "Santiago Lionel", "Lorca", "30904465", "1999-03-17", 7574); }
 
 } // namespace
 

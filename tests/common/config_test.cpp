@@ -1,31 +1,21 @@
 // ConfigReader: environment > file > default, typed values, precise errors (SPEC §3).
 #include "common/config.hpp"
 
+#include "../support/test_support.hpp"
+
 #include <gtest/gtest.h>
 
-#include <map>
 #include <string>
-#include <variant>
+#include <string_view>
+#include <utility>
 
 namespace {
 
-using Env = std::map<std::string, std::string>;
-
-EnvLookup env_of(Env env) {
-    return [env = std::move(env)](const std::string& name) -> std::optional<std::string> {
-        const auto it = env.find(name);
-        if (it == env.end()) return std::nullopt;
-        return it->second;
-    };
-}
+using test_support::Env;
+using test_support::env_of;
 
 IniFile ini_of(std::string_view text, const std::string& file = "config/server.ini") {
-    auto parsed = IniFile::parse(text, file);
-    if (auto* error = std::get_if<ConfigError>(&parsed)) {
-        ADD_FAILURE() << error->describe();
-        return IniFile{};
-    }
-    return std::get<IniFile>(std::move(parsed));
+    return test_support::loaded(IniFile::parse(text, file));
 }
 
 ConfigReader reader(std::string_view text, Env env = {}, const std::string& file = "config/server.ini") {

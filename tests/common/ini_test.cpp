@@ -1,28 +1,22 @@
 // The hand-written INI parser (SPEC §3).
 #include "common/ini.hpp"
 
+#include "../support/test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <string>
+#include <string_view>
 #include <variant>
 
 namespace {
 
+using test_support::TempDir;
+
 IniFile parse_ok(std::string_view text, const std::string& file = "test.ini") {
-    auto result = IniFile::parse(text, file);
-    if (auto* error = std::get_if<ConfigError>(&result)) {
-        ADD_FAILURE() << "unexpected error: " << error->describe();
-        return IniFile{};
-    }
-    return std::get<IniFile>(std::move(result));
+    return test_support::loaded(IniFile::parse(text, file));
 }
 
 ConfigError parse_error(std::string_view text, const std::string& file = "test.ini") {
@@ -38,26 +32,6 @@ std::string value_of(const IniFile& ini, std::string_view section, std::string_v
     const IniEntry* entry = ini.find(section, key);
     return entry ? entry->value : "<missing>";
 }
-
-class TempDir {
-public:
-    TempDir() {
-        char pattern[] = "/tmp/ini_test.XXXXXX";
-        const char* made = ::mkdtemp(pattern);
-        if (made == nullptr) ADD_FAILURE() << "mkdtemp: " << std::strerror(errno);
-        else path_ = made;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
 
 } // namespace
 
@@ -211,11 +185,7 @@ TEST(CommonIni, LoadMissingFileIsEmptyAndDoesNotExist) {
 
 TEST(CommonIni, LoadReadsFile) {
     TempDir dir;
-    const std::string path = dir.file("server.ini");
-    {
-        std::ofstream out(path);
-        out << "[DEFAULT]\nSERVER_PORT = 4242\n";
-    }
+    const std::string path = dir.write("server.ini", "[DEFAULT]\nSERVER_PORT = 4242\n");
     auto result = IniFile::load(path);
     ASSERT_TRUE(std::holds_alternative<IniFile>(result));
     const IniFile& ini = std::get<IniFile>(result);
@@ -226,11 +196,7 @@ TEST(CommonIni, LoadReadsFile) {
 
 TEST(CommonIni, LoadErrorNamesThePath) {
     TempDir dir;
-    const std::string path = dir.file("bad.ini");
-    {
-        std::ofstream out(path);
-        out << "a = 1\n[broken\n";
-    }
+    const std::string path = dir.write("bad.ini", "a = 1\n[broken\n");
     auto result = IniFile::load(path);
     ASSERT_TRUE(std::holds_alternative<ConfigError>(result));
     EXPECT_EQ(std::get<ConfigError>(result).describe().rfind(path + ":2: ", 0), 0u)

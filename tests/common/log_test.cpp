@@ -1,14 +1,14 @@
 // Log line format (SPEC §4) and the course's black-box parsing of it.
 #include "common/log.hpp"
 
+#include "../support/test_support.hpp"
+
 #include <gtest/gtest.h>
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -20,6 +20,8 @@
 #include <vector>
 
 namespace {
+
+using test_support::StdoutCapture;
 
 std::string line_of(LogLevel level, std::string_view action, Outcome outcome, Details details = {}) {
     std::string out;
@@ -108,42 +110,6 @@ std::optional<ParsedLine> parse_course_line(std::string line) {
     }
     return parsed;
 }
-
-// Redirects STDOUT_FILENO into a temporary file for the lifetime of the object.
-class StdoutCapture {
-public:
-    StdoutCapture() {
-        std::fflush(stdout);
-        file_ = std::tmpfile();
-        saved_ = ::dup(STDOUT_FILENO);
-        if (file_ == nullptr || saved_ < 0 || ::dup2(::fileno(file_), STDOUT_FILENO) < 0)
-            ADD_FAILURE() << "cannot redirect stdout: " << std::strerror(errno);
-    }
-    ~StdoutCapture() { restore(); }
-    StdoutCapture(const StdoutCapture&) = delete;
-    StdoutCapture& operator=(const StdoutCapture&) = delete;
-
-    std::string text() {
-        restore();
-        std::string out;
-        if (file_ == nullptr) return out;
-        std::rewind(file_);
-        char buffer[4096];
-        for (std::size_t got; (got = std::fread(buffer, 1, sizeof buffer, file_)) > 0;) out.append(buffer, got);
-        return out;
-    }
-
-private:
-    void restore() {
-        if (saved_ >= 0) {
-            ::dup2(saved_, STDOUT_FILENO);
-            ::close(saved_);
-            saved_ = -1;
-        }
-    }
-    std::FILE* file_ = nullptr;
-    int saved_ = -1;
-};
 
 // Restores the process-wide level after a test changes it.
 class LevelGuard {
@@ -362,7 +328,7 @@ TEST(CommonLog, LogActionWritesOneLineToStdout) {
     StdoutCapture capture;
     log_action(LogLevel::info, "sorteo", Outcome::success);
     log_action(LogLevel::debug, "hidden", Outcome::success);
-    const std::string out = capture.text();
+    const std::string out = capture.finish();
     EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
     EXPECT_EQ(after_timestamp(out), " INFO     action: sorteo | result: success\n");
 }
@@ -377,7 +343,7 @@ TEST(CommonLog, LogBatchWritesEveryLineInOrderOnFlush) {
             batch.add(LogLevel::info, "apuesta_almacenada", Outcome::success, {{"dni", i}, {"numero", 7574}});
         batch.add(LogLevel::debug, "hidden", Outcome::success);
     } // destructor flushes
-    const std::string out = capture.text();
+    const std::string out = capture.finish();
     const auto lines = split_fields(out, "\n");
     ASSERT_EQ(lines.size(), 201u); // 200 lines and the empty text after the last '\n'
     for (int i = 0; i < 200; ++i) {

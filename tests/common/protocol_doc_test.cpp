@@ -6,6 +6,8 @@
 // too. Run from the repository root (as `make test` does).
 #include "common/protocol.hpp"
 
+#include "../support/test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -21,6 +23,9 @@ using namespace wire;
 
 namespace {
 
+using test_support::make_bet;
+using test_support::slurp;
+
 constexpr const char* kDocPath = "docs/PROTOCOL.md";
 
 // The repository root as a prefix ("", "../", "../../"): the tests are meant
@@ -29,13 +34,6 @@ std::optional<std::string> repo_root() {
     for (const std::string prefix : {"", "../", "../../"})
         if (std::ifstream(prefix + kDocPath)) return prefix;
     return std::nullopt;
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
 }
 
 std::string working_directory() {
@@ -57,7 +55,7 @@ const Doc& doc() {
         if (!root) return d;
         d.found = true;
         d.root = *root;
-        d.text = read_file(d.root + kDocPath);
+        d.text = slurp(d.root + kDocPath);
         std::istringstream in(d.text);
         for (std::string line; std::getline(in, line);) {
             if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -194,16 +192,8 @@ std::string section_of(const std::string& name) {
                                          << "' does not mention '" << text << "'";
 }
 
-Bet doc_bet() { // §7.1: the first row of .data/agency-1.csv, agency 1
-    Bet bet;
-    bet.agency = 1;
-    bet.first_name = "Renée";
-    bet.last_name = "Domínguez";
-    bet.document = "44889019";
-    bet.birthdate = "1961-09-29";
-    bet.number = 2319;
-    return bet;
-}
+// §7.1: the first row of .data/agency-1.csv, agency 1.
+Bet doc_bet() { return make_bet(1, "Renée", "Domínguez", "44889019", "1961-09-29", 2319); }
 
 } // namespace
 
@@ -340,7 +330,7 @@ TEST(ProtocolDoc, EchoFrameIsTheScriptsProbeAndComesBackUnchanged) {
 
 TEST(ProtocolDoc, EchoPayloadIsTheDefaultOfValidarEchoServer) {
     ASSERT_TRUE(doc_found());
-    const std::string script = read_file(doc().root + "scripts/validar-echo-server.sh");
+    const std::string script = slurp(doc().root + "scripts/validar-echo-server.sh");
     if (script.empty()) GTEST_SKIP() << "scripts/validar-echo-server.sh not found";
     const std::string key = "payload=${ECHO_PAYLOAD:-";
     const std::size_t at = script.find(key);

@@ -10,6 +10,8 @@
 #include "common/protocol.hpp"
 #include "spec_rules.hpp"
 
+#include "../support/test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -24,6 +26,7 @@
 using namespace wire;
 using spec_rules::spec_valid;
 using spec_rules::spec_valid_utf8_name;
+using test_support::make_bet;
 
 namespace {
 
@@ -132,19 +135,6 @@ private:
 bool is_documented(ErrorCode code) {
     const auto value = static_cast<std::uint32_t>(code);
     return value >= 1 && value <= 6;
-}
-
-
-Bet make_bet(std::uint32_t agency, std::string first, std::string last, std::string document,
-             std::string birthdate, std::uint16_t number) {
-    Bet bet;
-    bet.agency = agency;
-    bet.first_name = std::move(first);
-    bet.last_name = std::move(last);
-    bet.document = std::move(document);
-    bet.birthdate = std::move(birthdate);
-    bet.number = number;
-    return bet;
 }
 
 // Valid bets that exercise quoting, multi-byte UTF-8, full-width fields and

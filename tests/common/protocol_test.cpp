@@ -2,6 +2,8 @@
 // layout tables, never by calling the encoder under test.
 #include "common/protocol.hpp"
 
+#include "../support/test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +18,9 @@
 using namespace wire;
 
 namespace {
+
+using test_support::make_bet;
+using test_support::repeat;
 
 // SPEC §5 request header: type u16 | agency u32 | batch u32 | count u16, big-endian.
 Bytes header_bytes(std::uint16_t type, std::uint32_t agency, std::uint32_t batch, std::uint16_t count) {
@@ -43,18 +48,6 @@ Bytes record_bytes(std::string_view first, std::string_view last, std::string_vi
     return record;
 }
 
-Bet make_bet(std::uint32_t agency, std::string first, std::string last, std::string document,
-             std::string birthdate, std::uint16_t number) {
-    Bet bet;
-    bet.agency = agency;
-    bet.first_name = std::move(first);
-    bet.last_name = std::move(last);
-    bet.document = std::move(document);
-    bet.birthdate = std::move(birthdate);
-    bet.number = number;
-    return bet;
-}
-
 Bet sample_bet(std::uint32_t agency = 1) {
     return make_bet(agency, "Santiago Lionel", "Lorca", "30904465", "1999-03-17", 7574);
 }
@@ -70,12 +63,6 @@ std::optional<ErrorCode> record_error(const Bytes& record, std::uint32_t agency 
     auto result = decode_bet(record.data(), agency);
     if (result.ok()) return std::nullopt;
     return result.error();
-}
-
-std::string repeat(std::string_view piece, std::size_t times) {
-    std::string text;
-    for (std::size_t i = 0; i < times; ++i) text.append(piece);
-    return text;
 }
 
 } // namespace

@@ -2,58 +2,24 @@
 // and the per-agency WINNERS reply, over a real BetStore in a temp directory.
 #include "server/coordinator.hpp"
 
+#include "../support/test_support.hpp"
+
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        char pattern[] = "/tmp/coordinator_test.XXXXXX";
-        const char* made = ::mkdtemp(pattern);
-        if (made == nullptr) std::abort();
-        path_ = made;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-ipc::Request bets(std::uint32_t agency, std::uint32_t batch, std::uint16_t count, std::string lines) {
-    return ipc::Request{wire::RequestHeader{wire::RequestType::bets, agency, batch, count}, std::move(lines)};
-}
-ipc::Request done(std::uint32_t agency) {
-    return ipc::Request{wire::RequestHeader{wire::RequestType::done, agency, 0, 0}, {}};
-}
-ipc::Request winners(std::uint32_t agency) {
-    return ipc::Request{wire::RequestHeader{wire::RequestType::winners, agency, 0, 0}, {}};
-}
-
-// "ACK 2", "ERROR 3", "WINNERS 0": readable in failure messages.
-std::string describe(const wire::ReplyHeader& header) {
-    const char* names[] = {"?", "ACK", "ERROR", "WINNERS", "ECHO"};
-    const auto type = static_cast<unsigned>(header.type);
-    return std::string(type <= 4 ? names[type] : "?") + " " + std::to_string(header.value);
-}
+using test_support::bets;
+using test_support::describe;
+using test_support::done;
+using test_support::slurp;
+using test_support::spit;
+using test_support::TempDir;
+using test_support::winners;
 
 wire::ReplyHeader header_of(const ipc::Reply& reply) {
     EXPECT_GE(reply.frame.size(), wire::kReplyHeaderSize);
@@ -299,10 +265,7 @@ TEST_F(CoordinatorTest, AgencyWithoutWinnersGetsWinnersWithZeroDocuments) {
 }
 
 TEST_F(CoordinatorTest, DrawReadsBetsAlreadyInTheStoreFile) {
-    {
-        std::ofstream seed(path_, std::ios::binary);
-        seed << "2,Old,Bet,00000555,1980-01-01,7574\n";
-    }
+    spit(path_, "2,Old,Bet,00000555,1980-01-01,7574\n");
     make(2);
     answer(bets(2, 1, 1, "2,New,Bet,00000666,1980-01-01,7574\n"));
     answer(done(1));
@@ -312,10 +275,7 @@ TEST_F(CoordinatorTest, DrawReadsBetsAlreadyInTheStoreFile) {
 }
 
 TEST_F(CoordinatorTest, UnreadableStoreGivesErrorNotPartialWinners) {
-    {
-        std::ofstream seed(path_, std::ios::binary);
-        seed << "1,Ana,Gómez,00000042,1990-01-31,7574\nthis is not a store line\n";
-    }
+    spit(path_, "1,Ana,Gómez,00000042,1990-01-31,7574\nthis is not a store line\n");
     make(1);
     answer(done(1));
     ASSERT_TRUE(coordinator().draw_done());

@@ -5,6 +5,8 @@
 
 #include "common/bet_store.hpp"
 
+#include "../support/test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <poll.h>
@@ -23,15 +25,11 @@
 
 namespace {
 
+using test_support::bytes;
+
 constexpr int kWaitMs = 5000; // upper bound for anything that should happen "now"
 
 std::string text(const wire::Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
-
-std::string bytes(std::initializer_list<int> values) {
-    std::string out;
-    for (int value : values) out.push_back(static_cast<char>(value));
-    return out;
-}
 
 // Up to `size` bytes: fewer only when the peer closed or nothing came for kWaitMs.
 std::string read_bytes(int fd, std::size_t size) {

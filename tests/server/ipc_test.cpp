@@ -4,6 +4,8 @@
 
 #include "common/fd.hpp"
 
+#include "../support/test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <poll.h>
@@ -14,6 +16,8 @@
 #include <vector>
 
 namespace {
+
+using test_support::bytes;
 
 struct TestPipe {
     TestPipe() {
@@ -38,12 +42,6 @@ std::string drain(int fd) {
         bytes.append(chunk, static_cast<std::size_t>(got));
     }
     return bytes;
-}
-
-std::string bytes(std::initializer_list<int> values) {
-    std::string out;
-    for (int value : values) out.push_back(static_cast<char>(value));
-    return out;
 }
 
 // A request message built by hand: the 12-byte wire header, u32 length, lines.

@@ -2,63 +2,21 @@
 // overrides, and errors that name the file, line and key.
 #include "server/server_config.hpp"
 
+#include "../support/test_support.hpp"
+
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <map>
 #include <string>
 #include <vector>
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        char pattern[] = "/tmp/server_config_test.XXXXXX";
-        const char* made = ::mkdtemp(pattern);
-        if (made == nullptr) std::abort();
-        path_ = made;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    std::string write(const std::string& name, const std::string& content) const {
-        const std::string file = path_ + "/" + name;
-        std::ofstream(file, std::ios::binary) << content;
-        return file;
-    }
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
-
-EnvLookup env_of(std::map<std::string, std::string> values) {
-    return [values = std::move(values)](const std::string& name) -> std::optional<std::string> {
-        const auto found = values.find(name);
-        if (found == values.end()) return std::nullopt;
-        return found->second;
-    };
-}
+using test_support::env_of;
+using test_support::failed;
+using test_support::loaded;
+using test_support::TempDir;
 
 const EnvLookup kNoEnv = env_of({});
-
-ServerConfig loaded(const std::variant<ServerConfig, ConfigError>& result) {
-    if (const auto* error = std::get_if<ConfigError>(&result)) {
-        ADD_FAILURE() << "unexpected config error: " << error->describe();
-        return {};
-    }
-    return std::get<ServerConfig>(result);
-}
-
-ConfigError failed(const std::variant<ServerConfig, ConfigError>& result) {
-    if (const auto* error = std::get_if<ConfigError>(&result)) return *error;
-    ADD_FAILURE() << "expected a config error";
-    return {};
-}
 
 const std::string kFullFile =
     "; local settings\n"
