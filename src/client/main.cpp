@@ -19,7 +19,7 @@ A Lotería Nacional betting agency. Settings come from PATH (default
 config/client.ini); each [section] key can be overridden by the environment
 variable CLI_<SECTION>_<KEY> (upper case):
   CLI_ID (required)  CLI_SERVER_ADDRESS (server:12345)  CLI_LOG_LEVEL (INFO)
-  CLI_BATCH_MAXAMOUNT (56)  CLI_DATA_FILE (.data/agency-<CLI_ID>.csv)
+  CLI_BATCH_MAXAMOUNT (56)  CLI_BATCH_WINDOW (4)  CLI_DATA_FILE (.data/agency-<CLI_ID>.csv)
   CLI_SERVER_CONNECTRETRYSECONDS (30)  CLI_SERVER_REPLYTIMEOUTSECONDS (60)
   CLI_WINNERS_TIMEOUTSECONDS (600)
 Single-bet mode: set NOMBRE, APELLIDO, DOCUMENTO, NACIMIENTO (YYYY-MM-DD) and

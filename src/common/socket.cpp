@@ -121,9 +121,3 @@ void set_no_delay(int socket_fd) {
     const int on = 1;
     ::setsockopt(socket_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
-
-void set_io_timeout(int socket_fd, int milliseconds) {
-    timeval limit{milliseconds / 1000, (milliseconds % 1000) * 1000};
-    ::setsockopt(socket_fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-    ::setsockopt(socket_fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
-}

@@ -32,5 +32,3 @@ Fd connect_tcp(const Endpoint& endpoint, int abort_fd, std::string& error);
 
 // Low latency for small request/reply frames (Nagle off).
 void set_no_delay(int socket_fd);
-// Bounds blocking reads and writes on `socket_fd` (0: no bound).
-void set_io_timeout(int socket_fd, int milliseconds);
