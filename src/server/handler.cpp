@@ -119,6 +119,11 @@ Handler::Next Handler::on_done_or_winners(const wire::RequestHeader& header) {
     if (header.type == RequestType::winners && answer.type == wire::ReplyType::winners)
         log_action(LogLevel::info, "ganadores_enviados", Outcome::success,
                    {{"agencia", header.agency}, {"cant_ganadores", answer.value}});
+    else if (answer.type == wire::ReplyType::error &&
+             static_cast<ErrorCode>(answer.value) == ErrorCode::shutting_down)
+        // A graceful stop is not a failure: the client reconnects to the restarted server.
+        log_action(LogLevel::info, "request_interrupted", Outcome::in_progress,
+                   {{"agencia", header.agency}, {"request", to_string(header.type)}, {"reason", "shutting down"}});
     else if (answer.type == wire::ReplyType::error)
         log_action(LogLevel::warning, to_string(header.type), Outcome::fail,
                    {{"agencia", header.agency}, {"error", to_string(static_cast<ErrorCode>(answer.value))}});
