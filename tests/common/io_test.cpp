@@ -271,7 +271,6 @@ TEST(CommonIo, WatchingReadsWhenAbortStaysQuiet) {
 
 TEST(CommonIo, WatchingIsAbortedWhenAbortFdIsReadable) {
     Pipe data, abort;
-    set_non_blocking(data.read_end); // watched reads need a non-blocking descriptor
     set_nonblocking(data.read_end);
     ASSERT_EQ(::write(abort.write_end, "!", 1), 1);
     char buffer[4];
@@ -280,7 +279,6 @@ TEST(CommonIo, WatchingIsAbortedWhenAbortFdIsReadable) {
 
 TEST(CommonIo, WatchingIsAbortedWhenAbortPipeHangsUp) {
     Pipe data, abort;
-    set_non_blocking(data.read_end); // watched reads need a non-blocking descriptor
     set_nonblocking(data.read_end);
     abort.close_write(); // the parent went away
     char buffer[4];
@@ -289,7 +287,6 @@ TEST(CommonIo, WatchingIsAbortedWhenAbortPipeHangsUp) {
 
 TEST(CommonIo, WatchingIsAbortedWhileBlockedMidMessage) {
     Pipe data, abort;
-    set_non_blocking(data.read_end); // watched reads need a non-blocking descriptor
     set_nonblocking(data.read_end);
     ASSERT_EQ(::write(data.write_end, "ab", 2), 2); // part of the message, then silence
     std::thread aborter([&] { (void)::write(abort.write_end, "!", 1); });
