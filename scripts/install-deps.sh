@@ -68,7 +68,7 @@ fi
 
 echo "$me: installing ${missing[*]} (${sudo}apt-get)"
 # Lock timeout: another apt-get on the machine makes this one wait, not fail.
-apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300)
+apt=(env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get -q -o DPkg::Lock::Timeout=300)
 [[ -z $sudo ]] || apt=(sudo "${apt[@]}")
 "${apt[@]}" update >/dev/null || { echo "$me: apt-get update failed; run: $command" >&2; exit 1; }
 "${apt[@]}" install -y "${missing[@]}" | grep -E '^Setting up' || true
