@@ -96,10 +96,12 @@ test: doc-check $(BIN)/unit_tests $(BIN)/integration_tests $(BIN)/server $(BIN)/
 	@echo "make test: all tests passed"
 
 # The Markdown links of README.md and docs/ stay inside the repository and
-# point at files and headings that exist; the checker is tested on fixtures.
+# point at files and headings that exist (the checker is tested on fixtures);
+# make help names every target.
 doc-check:
 	@scripts/check-links.sh
 	@tests/docs/check_links_test.sh
+	@tests/docs/make_help_test.sh
 
 # Local demo: the server and five agencies on loopback; prints each agency's winners.
 run: $(BIN)/server $(BIN)/client
@@ -109,12 +111,12 @@ clean:
 	rm -rf build bin
 
 help:
-	@echo "make [build]              bin/server and bin/client (needs only g++ and make)"
+	@echo "make [all|build]          bin/server and bin/client (needs only g++ and make)"
 	@echo "make run                  server + 5 agencies on loopback, prints each agency's winners"
 	@echo "make test                 doc-check, unit and integration tests (installs GoogleTest first)"
 	@echo "make unit-test            bin/unit_tests only"
 	@echo "make integration-test     bin/integration_tests only (real bin/server and bin/client)"
-	@echo "make doc-check            the Markdown links of README.md and docs/, and the checker's own test"
+	@echo "make doc-check            the Markdown links of README.md and docs/, and that make help lists every target"
 	@echo "make static               static binaries in bin/static/ (for the Docker images)"
 	@echo "make docker-image         images server:latest, client:latest, ncat:local (installs ncat first)"
 	@echo "make docker-compose-up    docker-image, then starts docker-compose-dev.yaml (server + 5 agencies)"
