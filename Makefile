@@ -141,8 +141,8 @@ help:
 -include $(wildcard docker/docker.mk tests/fuzz/fuzz.mk bench/bench.mk)
 -include $(shell find build -name '*.d' 2>/dev/null)
 
-# Hooks into the included fragments: the packages their targets need.
-docker-image: deps-docker
+# Hooks into the included fragments: the packages their targets need
+# (docker/docker.mk runs the docker group itself, after the static build).
 ifeq ($(origin FUZZ_CXX),file)
 fuzz-toolchain: deps-fuzz
 endif

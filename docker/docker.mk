@@ -24,7 +24,9 @@ endif
 .PHONY: docker-image docker-compose-up docker-compose-down docker-compose-logs test-docker
 
 # Each image's build context is a tar of exactly its Dockerfile and binary.
+# ncat comes from the host (scripts/install-deps.sh docker installs it).
 docker-image: static
+	@$(DEPS_SCRIPT) docker
 	tar -c docker/server.Dockerfile bin/static/server \
 	  | docker build -f docker/server.Dockerfile -t server:latest -
 	tar -c docker/client.Dockerfile bin/static/client \
@@ -44,5 +46,6 @@ docker-compose-down:
 docker-compose-logs:
 	$(COMPOSE) -f $(DOCKER_COMPOSE_FILE) logs -f
 
+# run.sh's own `make docker-image` is a top-level make again (every core).
 test-docker:
-	tests/docker/run.sh
+	env -u MAKEFLAGS -u MAKELEVEL tests/docker/run.sh
