@@ -13,7 +13,7 @@ listed=$(make -C "$root" --no-print-directory -s help | awk '$1 == "make" { prin
 [[ -n $declared ]] || { echo "FAIL: make -p declared no .PHONY target"; exit 1; }
 missing=$(comm -23 <(echo "$declared") <(echo "$listed"))
 if [[ -n $missing ]]; then
-    echo "FAIL: make help does not list: $(echo $missing)"
+    echo "FAIL: make help does not list: $(tr '\n' ' ' <<<"$missing")"
     exit 1
 fi
 echo "make help test: all $(echo "$declared" | wc -l) targets listed"
