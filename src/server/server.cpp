@@ -46,12 +46,16 @@ int Server::run() {
         log_action(LogLevel::critical, "exit", Outcome::fail, {{"reason", "startup failed"}});
         return 1;
     }
-    serve();
+    const bool served = serve();
     shutdown();
     // Peak memory of this process and of the largest handler, for the benchmark.
     rusage self{}, children{};
     ::getrusage(RUSAGE_SELF, &self);
     ::getrusage(RUSAGE_CHILDREN, &children);
+    if (!served) {
+        log_action(LogLevel::critical, "exit", Outcome::fail, {{"reason", "poll failed"}});
+        return 1;
+    }
     log_action(LogLevel::info, "exit", Outcome::success,
                {{"max_rss_kb", self.ru_maxrss}, {"handler_max_rss_kb", children.ru_maxrss}});
     return 0;
@@ -78,7 +82,9 @@ bool Server::start() {
 // The poll loop: signals, new connections, and every handler's pipes. The
 // pipes are served first in each round, so the requests the handlers had
 // already sent are handled before a SIGTERM read in the same round ends it.
-void Server::serve() {
+// While the draw runs, poll() does not wait and each round reads one more
+// slice of the store: requests and signals are still served in between.
+bool Server::serve() {
     std::vector<pollfd> fds;
     std::vector<Child*> owners; // owners[i] is the child of fds[i], or null
     while (!stopping_) {
@@ -91,10 +97,11 @@ void Server::serve() {
             fds.push_back({child.to_handler.get(), POLLOUT, 0});
             owners.push_back(&child);
         }
-        if (::poll(fds.data(), fds.size(), -1) < 0) {
+        const int wait_ms = coordinator_->draw_running() ? 0 : -1;
+        if (::poll(fds.data(), fds.size(), wait_ms) < 0) {
             if (errno == EINTR) continue;
             log_action(LogLevel::critical, "poll", Outcome::fail, {{"error", errno_text("poll")}});
-            return;
+            return false;
         }
         for (std::size_t i = 2; i < fds.size(); ++i) {
             if (fds[i].revents == 0) continue;
@@ -104,7 +111,14 @@ void Server::serve() {
         children_.remove_if([](const Child& child) { return child.closed; });
         if (fds[1].revents & POLLIN) accept_clients();
         if (fds[0].revents & POLLIN) on_signals();
+        if (!stopping_ && coordinator_->draw_running()) advance_draw();
     }
+    return true;
+}
+
+void Server::advance_draw() {
+    coordinator_->advance_draw();
+    if (coordinator_->draw_done()) answer_parked_winners();
 }
 
 // SIGTERM / SIGINT start the shutdown; SIGCHLD only means "reap".
@@ -146,6 +160,7 @@ void Server::spawn_handler(Fd client, const std::string& peer) {
         log_action(LogLevel::error, "pipe", Outcome::fail, {{"peer", peer}, {"error", errno_text("pipe")}});
         return;
     }
+    const std::uint64_t connection = coordinator_->new_connection();
     const pid_t pid = ::fork();
     if (pid < 0) {
         log_action(LogLevel::error, "fork", Outcome::fail, {{"peer", peer}, {"error", errno_text("fork")}});
@@ -163,6 +178,7 @@ void Server::spawn_handler(Fd client, const std::string& peer) {
     set_non_blocking(replies.write_end.get());
     Child& child = children_.emplace_back();
     child.pid = pid;
+    child.connection = connection;
     child.peer = peer;
     child.from_handler = std::move(requests.read_end);
     child.to_handler = std::move(replies.write_end);
@@ -204,7 +220,7 @@ void Server::read_requests(Child& child) {
             child.closed = true;
             return;
         }
-        if (auto reply = coordinator_->handle(request)) deliver(child, *reply);
+        if (auto reply = coordinator_->handle(request, child.connection)) deliver(child, *reply);
         else child.waiting_winners = request.header.agency;
     }
     if (coordinator_->draw_done()) answer_parked_winners();
@@ -258,7 +274,7 @@ void Server::shutdown() {
     log_action(LogLevel::info, "close_socket", Outcome::success, {{"socket", "listener"}, {"port", listen_port}});
     for (Child& child : children_) {
         if (child.waiting_winners != 0)
-            deliver(child, {ipc::Outcome::answered, wire::encode_error(wire::ErrorCode::shutting_down)});
+            deliver(child, {0, 0, wire::encode_error(wire::ErrorCode::shutting_down)});
         child.from_handler.reset();
         child.to_handler.reset();
         log_action(LogLevel::info, "close_pipe", Outcome::success, {{"handler_pid", child.pid}, {"peer", child.peer}});

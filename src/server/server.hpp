@@ -25,6 +25,7 @@ private:
     // One live handler, as the coordinator sees it.
     struct Child {
         pid_t pid = -1;
+        std::uint64_t connection = 0; // the coordinator's number for it (fencing)
         std::string peer;
         Fd from_handler; // requests (non-blocking read end)
         Fd to_handler;   // replies (non-blocking write end)
@@ -35,7 +36,7 @@ private:
     };
 
     bool start();
-    void serve();
+    bool serve(); // false when poll() failed: the server exits 1 after the clean-up
     void on_signals();
     void accept_clients();
     void spawn_handler(Fd client, const std::string& peer);
@@ -45,6 +46,7 @@ private:
     void deliver(Child& child, const ipc::Reply& reply);
     void flush(Child& child);
     void answer_parked_winners();
+    void advance_draw();
     void reap_children();
     void shutdown();
     void wait_for_children(int deadline_ms);
