@@ -7,14 +7,15 @@
 #include "common/fd.hpp"
 #include "common/signals.hpp"
 #include "server/coordinator.hpp"
+#include "server/poller.hpp"
 #include "server/server_config.hpp"
 
 #include <sys/types.h>
 
-#include <list>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 
 class Server {
 public:
@@ -32,11 +33,15 @@ private:
         std::string inbox;
         std::string outbox;
         std::uint32_t waiting_winners = 0; // agency of a parked WINNERS, 0 if none
+        bool writing = false;              // to_handler is watched for EPOLLOUT
         bool closed = false;
     };
 
     bool start();
-    bool serve(); // false when poll() failed: the server exits 1 after the clean-up
+    bool raise_open_file_limit();
+    bool serve(); // false when epoll_wait() failed: the server exits 1 after the clean-up
+    void on_child_event(std::uint64_t token);
+    void watch_outbox(Child& child);
     void on_signals();
     void accept_clients();
     void spawn_handler(Fd client, const std::string& peer);
@@ -45,6 +50,8 @@ private:
     void read_requests(Child& child);
     void deliver(Child& child, const ipc::Reply& reply);
     void flush(Child& child);
+    void mark_closed(Child& child);
+    void forget_closed_children();
     void answer_parked_winners();
     void advance_draw();
     void reap_children();
@@ -54,8 +61,10 @@ private:
     ServerConfig config_;
     SignalPipe signals_;
     Fd listener_;
+    Poller poller_;
     std::optional<Coordinator> coordinator_;
-    std::list<Child> children_;
+    std::unordered_map<std::uint64_t, Child> children_; // by connection number
+    std::vector<std::uint64_t> closed_;                 // children to forget after this round
     std::set<pid_t> live_pids_; // forked and not yet reaped
     bool stopping_ = false;
 };
