@@ -30,6 +30,17 @@ std::string_view skip_lines(std::string_view lines, std::size_t count) {
     return lines;
 }
 
+// Cuts `file` (the store or the journal) back to `length` after a failed
+// write, keeping errno for the caller's log line.
+template <typename File>
+void roll_back(File& file, std::uint64_t length) {
+    const int saved = errno;
+    if (!file.truncate(length))
+        log_action(LogLevel::critical, "rollback", Outcome::fail,
+                   {{"file", file.path()}, {"error", errno_text("ftruncate")}});
+    errno = saved;
+}
+
 } // namespace
 
 std::optional<Coordinator> Coordinator::open(const Options& options, std::string& error) {
@@ -104,7 +115,7 @@ ipc::Reply Coordinator::open_source(const ipc::Request& request, std::uint64_t c
     if (!journaled) {
         log_action(LogLevel::error, "abrir_fuente", Outcome::fail,
                    {{"agencia", request.header.agency}, {"fuente", request.name}, {"error", errno_text("journal")}});
-        (void)journal_.truncate(journal_before); // the source line too, or ids would repeat
+        roll_back(journal_, journal_before); // the source line too, or ids would repeat
         if (is_new) sources_.pop_back(), source_ids_.erase(entry);
         return error_reply(ErrorCode::storage_failure);
     }
@@ -149,11 +160,7 @@ bool Coordinator::write_bets(ipc::SourceId id, const SourceState& after, std::st
     if (store_.append(lines) && (!options_.fsync || store_.sync()) &&
         journal_.record_bets(id, after, store_.size()) && journal_durably(journal_before))
         return true;
-    const int saved = errno;
-    if (!store_.truncate(store_before))
-        log_action(LogLevel::critical, "rollback", Outcome::fail,
-                   {{"file", store_.path()}, {"error", errno_text("ftruncate")}});
-    errno = saved;
+    roll_back(store_, store_before);
     return false;
 }
 
@@ -161,11 +168,7 @@ bool Coordinator::write_bets(ipc::SourceId id, const SourceState& after, std::st
 // failure they are cut off again (errno kept).
 bool Coordinator::journal_durably(std::uint64_t rollback_to) {
     if (!options_.fsync || journal_.sync()) return true;
-    const int saved = errno;
-    if (!journal_.truncate(rollback_to))
-        log_action(LogLevel::critical, "rollback", Outcome::fail,
-                   {{"file", journal_.path()}, {"error", errno_text("ftruncate")}});
-    errno = saved;
+    roll_back(journal_, rollback_to);
     return false;
 }
 
