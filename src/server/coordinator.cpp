@@ -30,18 +30,22 @@ std::string_view skip_lines(std::string_view lines, std::size_t count) {
     return lines;
 }
 
+} // namespace
+
 // Cuts `file` (the store or the journal) back to `length` after a failed
-// write, keeping errno for the caller's log line.
+// write, keeping errno for the caller's log line. If even that fails, the
+// file holds bytes nobody vouches for: no more writes until a restart, whose
+// recovery cuts them off.
 template <typename File>
-void roll_back(File& file, std::uint64_t length) {
+void Coordinator::roll_back(File& file, std::uint64_t length) {
     const int saved = errno;
-    if (!file.truncate(length))
+    if (!file.truncate(length)) {
+        writable_ = false;
         log_action(LogLevel::critical, "rollback", Outcome::fail,
-                   {{"file", file.path()}, {"error", errno_text("ftruncate")}});
+                   {{"file", file.path()}, {"error", errno_text("ftruncate")}, {"writes", "refused until restart"}});
+    }
     errno = saved;
 }
-
-} // namespace
 
 std::optional<Coordinator> Coordinator::open(const Options& options, std::string& error) {
     BetStore store = BetStore::open(options.store_path);
@@ -105,6 +109,7 @@ std::optional<ipc::Reply> Coordinator::handle(const ipc::Request& request, std::
 // that part, so the client resumes from there or refuses a changed file.
 ipc::Reply Coordinator::open_source(const ipc::Request& request, std::uint64_t connection) {
     if (!wire::is_valid_source_name(request.name)) return error_reply(ErrorCode::malformed_frame);
+    if (!writable_) return error_reply(ErrorCode::storage_failure);
     const std::uint64_t journal_before = journal_.size();
     const auto [entry, is_new] = source_ids_.try_emplace({request.header.agency, request.name},
                                                          static_cast<ipc::SourceId>(sources_.size()));
@@ -156,6 +161,7 @@ ipc::Reply Coordinator::store_bets(const ipc::Request& request, std::uint64_t co
 // reply: a crash in between leaves an unvouched tail that recovery cuts off.
 // A failure anywhere rolls both files back, so the next try starts clean.
 bool Coordinator::write_bets(ipc::SourceId id, const SourceState& after, std::string_view lines) {
+    if (!writable_) return errno = EIO, false;
     const std::uint64_t store_before = store_.size(), journal_before = journal_.size();
     if (store_.append(lines) && (!options_.fsync || store_.sync()) &&
         journal_.record_bets(id, after, store_.size()) && journal_durably(journal_before))
@@ -177,6 +183,7 @@ bool Coordinator::journal_durably(std::uint64_t rollback_to) {
 ipc::Reply Coordinator::mark_done(std::uint32_t agency) {
     if (!done_.count(agency)) {
         const std::uint64_t journal_before = journal_.size();
+        if (!writable_) return error_reply(ErrorCode::storage_failure);
         if (!journal_.record_done(agency) || !journal_durably(journal_before)) {
             log_action(LogLevel::error, "agencia_finalizada", Outcome::fail,
                        {{"agencia", agency}, {"error", errno_text("journal")}});

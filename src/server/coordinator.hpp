@@ -56,6 +56,8 @@ private:
     ipc::Reply mark_done(std::uint32_t agency);
     bool write_bets(ipc::SourceId id, const SourceState& after, std::string_view lines);
     bool journal_durably(std::uint64_t rollback_to);
+    template <typename File>
+    void roll_back(File& file, std::uint64_t length);
     bool all_done() const;
     bool draw_started() const { return draw_running() || draw_done_; }
     void start_draw();
@@ -72,5 +74,6 @@ private:
     std::uint64_t draw_started_ms_ = 0;
     bool draw_done_ = false;
     bool draw_failed_ = false; // the store could not be read back
+    bool writable_ = true;     // false once a rollback failed: ERROR 7 until a restart
     std::map<std::uint32_t, std::vector<std::string>> winners_; // agency -> documents
 };
