@@ -275,8 +275,8 @@ ipc::Request bets_request(const Bytes& frame, ipc::SourceId source) {
     request.source = source;
     request.hashes.resize(request.header.count);
     record_hashes(frame.data() + kRequestHeaderSize, request.header.count, request.hashes.data());
-    for (const Bet& bet : decode_bets(request.header, frame.data() + kRequestHeaderSize).value())
-        append_store_line(request.lines, bet);
+    const auto bets = decode_bets(request.header, frame.data() + kRequestHeaderSize);
+    for (const Bet& bet : bets.value()) append_store_line(request.lines, bet);
     return request;
 }
 
@@ -392,10 +392,15 @@ TEST(ProtocolDoc, ResumeReplyCarriesTheDigestOfTheFirstThreeRows) {
     EXPECT_EQ(digest, bet_hash(stored[2]) + bet_hash(stored[0]) + bet_hash(stored[1])) << "order-free";
     EXPECT_EQ(encode_resume_reply(3, digest), reply);
 
-    // The text shows each row's hash, the sum, and the sum in decimal (as the journal writes it).
-    for (const Bet& bet : stored) EXPECT_TRUE(section_mentions("resume-reply", hex64(bet_hash(bet)))) << bet.document;
-    EXPECT_TRUE(section_mentions("resume-reply", hex64(digest)));
+    // The text's table shows each row's hash and the sum; the sum in decimal is
+    // how the journal writes it; the first addition wraps, as the text says.
+    for (const Bet& bet : stored)
+        EXPECT_TRUE(section_mentions("resume-reply", "| " + hex64(bet_hash(bet)) + " |")) << bet.document;
+    EXPECT_TRUE(section_mentions("resume-reply", "| " + hex64(digest) + " |"));
     EXPECT_TRUE(section_mentions("resume-reply", std::to_string(digest)));
+    const std::uint64_t partial = bet_hash(stored[0]) + bet_hash(stored[1]);
+    EXPECT_LT(partial, bet_hash(stored[0])) << "the first addition wraps modulo 2^64";
+    EXPECT_TRUE(section_mentions("resume-reply", "(" + hex64(partial) + ")"));
 }
 
 TEST(ProtocolDoc, ResumeForANewSourceIsZeroWithDigestZero) {
