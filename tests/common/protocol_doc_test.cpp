@@ -193,6 +193,34 @@ std::optional<std::string> parse_xxd_line(const std::string& line, Bytes& bytes)
     return ::testing::AssertionSuccess();
 }
 
+// The dump `name` as a request: its bytes and decoded header. Fails unless the
+// header decodes and the dump is exactly the header and the payload it announces.
+::testing::AssertionResult load_request(const std::string& name, Bytes& frame, RequestHeader& header) {
+    if (auto loaded = load_dump(name, frame); !loaded) return loaded;
+    auto fail = [&] { return ::testing::AssertionFailure() << kDocPath << ": dump '" << name << "': "; };
+    if (frame.size() < kRequestHeaderSize) return fail() << "shorter than a request header";
+    const auto decoded = decode_request_header(frame.data());
+    if (!decoded.ok()) return fail() << decoded.reason();
+    header = decoded.value();
+    if (frame.size() != kRequestHeaderSize + payload_size(header))
+        return fail() << frame.size() << " bytes, but its header announces " << payload_size(header) << " of payload";
+    return ::testing::AssertionSuccess();
+}
+
+// The dump `name` as a reply: its bytes and decoded header, which `extra`
+// bytes follow (the digest of RESUME, the documents of WINNERS).
+::testing::AssertionResult load_reply(const std::string& name, Bytes& reply, ReplyHeader& header,
+                                      std::size_t extra = 0) {
+    if (auto loaded = load_dump(name, reply); !loaded) return loaded;
+    auto fail = [&] { return ::testing::AssertionFailure() << kDocPath << ": dump '" << name << "': "; };
+    if (reply.size() != kReplyHeaderSize + extra)
+        return fail() << reply.size() << " bytes, expected " << kReplyHeaderSize + extra;
+    const auto decoded = decode_reply_header(reply.data());
+    if (!decoded.ok()) return fail() << decoded.reason();
+    header = decoded.value();
+    return ::testing::AssertionSuccess();
+}
+
 // The CSV rows marked `csv:name`, read as bin/client reads its file (agency 1).
 ::testing::AssertionResult load_rows(const std::string& name, std::vector<Bet>& bets,
                                      std::vector<std::string>* rows = nullptr) {
@@ -267,8 +295,9 @@ std::vector<Bet> slice(const std::vector<Bet>& bets, std::size_t from, std::size
     return std::vector<Bet>(bets.begin() + from, bets.begin() + to);
 }
 
-// What a handler sends the coordinator for a BETS frame: its header, the
-// connection's source, one hash per record and one store line per bet.
+// What a handler sends the coordinator for a BETS frame (one that decodes):
+// its header, the connection's source, one hash per record and one store
+// line per bet.
 ipc::Request bets_request(const Bytes& frame, ipc::SourceId source) {
     ipc::Request request;
     request.header = decode_request_header(frame.data()).value();
@@ -329,13 +358,10 @@ TEST(ProtocolDoc, QuotedRowsAreTheFirstRowsOfAgencyOne) {
 
 TEST(ProtocolDoc, OpenFrameNamesTheSourceOfAgencyOne) {
     Bytes frame;
-    ASSERT_TRUE(load_dump("open-frame", frame));
-    ASSERT_GE(frame.size(), kRequestHeaderSize);
-    const auto header = decode_request_header(frame.data());
-    ASSERT_TRUE(header.ok()) << header.reason();
+    RequestHeader header;
+    ASSERT_TRUE(load_request("open-frame", frame, header));
     const std::string name = source_name_for_file(".data/agency-1.csv");
-    EXPECT_EQ(header.value(), (RequestHeader{RequestType::open, 1, 0, static_cast<std::uint16_t>(name.size())}));
-    ASSERT_EQ(frame.size(), kRequestHeaderSize + payload_size(header.value()));
+    EXPECT_EQ(header, (RequestHeader{RequestType::open, 1, 0, static_cast<std::uint16_t>(name.size())}));
     EXPECT_EQ(std::string(frame.begin() + kRequestHeaderSize, frame.end()), name);
     EXPECT_TRUE(is_valid_source_name(name));
     EXPECT_EQ(encode_open_frame(1, name), frame);
@@ -377,13 +403,11 @@ TEST(ProtocolDoc, DigestDefinitionIsTheCodecs) {
 
 TEST(ProtocolDoc, ResumeReplyCarriesTheDigestOfTheFirstThreeRows) {
     Bytes reply;
+    ReplyHeader header;
     std::vector<Bet> bets;
-    ASSERT_TRUE(load_dump("resume-reply", reply));
+    ASSERT_TRUE(load_reply("resume-reply", reply, header, kDigestSize)); // 14 bytes
     ASSERT_TRUE(load_rows("agency-1-head", bets));
-    ASSERT_EQ(reply.size(), kReplyHeaderSize + kDigestSize); // 14
-    const auto header = decode_reply_header(reply.data());
-    ASSERT_TRUE(header.ok()) << header.reason();
-    EXPECT_EQ(header.value(), (ReplyHeader{ReplyType::resume, 3}));
+    EXPECT_EQ(header, (ReplyHeader{ReplyType::resume, 3}));
 
     const std::vector<Bet> stored = slice(bets, 0, 3);
     const std::uint64_t digest = get_u64(reply.data() + kReplyHeaderSize);
@@ -405,27 +429,22 @@ TEST(ProtocolDoc, ResumeReplyCarriesTheDigestOfTheFirstThreeRows) {
 
 TEST(ProtocolDoc, ResumeForANewSourceIsZeroWithDigestZero) {
     Bytes reply;
-    ASSERT_TRUE(load_dump("resume-new", reply));
-    ASSERT_EQ(reply.size(), kReplyHeaderSize + kDigestSize);
-    const auto header = decode_reply_header(reply.data());
-    ASSERT_TRUE(header.ok()) << header.reason();
-    EXPECT_EQ(header.value(), (ReplyHeader{ReplyType::resume, 0}));
+    ReplyHeader header;
+    ASSERT_TRUE(load_reply("resume-new", reply, header, kDigestSize));
+    EXPECT_EQ(header, (ReplyHeader{ReplyType::resume, 0}));
     EXPECT_EQ(get_u64(reply.data() + kReplyHeaderSize), digest_by_definition({}));
     EXPECT_EQ(encode_resume_reply(0, 0), reply);
 }
 
 TEST(ProtocolDoc, BetsFrameCarriesTheFirstRowAtPositionZero) {
     Bytes frame;
-    ASSERT_TRUE(load_dump("bets-frame", frame));
-    ASSERT_EQ(frame.size(), kRequestHeaderSize + kBetSize); // 158, as the doc says
+    RequestHeader header;
+    ASSERT_TRUE(load_request("bets-frame", frame, header));
+    EXPECT_EQ(header, (RequestHeader{RequestType::bets, 1, 0, 1}));
+    EXPECT_EQ(frame.size(), kRequestHeaderSize + kBetSize);
     EXPECT_TRUE(section_mentions("bets-frame", "158 bytes"));
 
-    const auto header = decode_request_header(frame.data());
-    ASSERT_TRUE(header.ok()) << header.reason();
-    EXPECT_EQ(header.value(), (RequestHeader{RequestType::bets, 1, 0, 1}));
-    ASSERT_EQ(payload_size(header.value()), frame.size() - kRequestHeaderSize);
-
-    const auto bets = decode_bets(header.value(), frame.data() + kRequestHeaderSize);
+    const auto bets = decode_bets(header, frame.data() + kRequestHeaderSize);
     ASSERT_TRUE(bets.ok()) << bets.reason();
     ASSERT_EQ(bets.value().size(), 1u);
     const Bet& bet = bets.value()[0];
@@ -442,15 +461,13 @@ TEST(ProtocolDoc, BetsFrameCarriesTheFirstRowAtPositionZero) {
 
 TEST(ProtocolDoc, StraddlingFrameCarriesRowsTwoToFour) {
     Bytes frame;
+    RequestHeader header;
     std::vector<Bet> rows;
-    ASSERT_TRUE(load_dump("straddle-frame", frame));
+    ASSERT_TRUE(load_request("straddle-frame", frame, header));
     ASSERT_TRUE(load_rows("agency-1-head", rows));
-    const auto header = decode_request_header(frame.data());
-    ASSERT_TRUE(header.ok()) << header.reason();
-    EXPECT_EQ(header.value(), (RequestHeader{RequestType::bets, 1, 2, 3}));
-    ASSERT_EQ(frame.size(), kRequestHeaderSize + payload_size(header.value())); // 450
-    EXPECT_TRUE(section_mentions("straddle-frame", std::to_string(frame.size()) + " bytes"));
-    const auto bets = decode_bets(header.value(), frame.data() + kRequestHeaderSize);
+    EXPECT_EQ(header, (RequestHeader{RequestType::bets, 1, 2, 3}));
+    EXPECT_TRUE(section_mentions("straddle-frame", std::to_string(frame.size()) + " bytes")); // 450
+    const auto bets = decode_bets(header, frame.data() + kRequestHeaderSize);
     ASSERT_TRUE(bets.ok()) << bets.reason();
     EXPECT_EQ(bets.value(), slice(rows, 2, 5));
     EXPECT_EQ(encode_bets_frame(1, 2, slice(rows, 2, 5)), frame);
@@ -460,12 +477,14 @@ TEST(ProtocolDoc, StraddlingFrameCarriesRowsTwoToFour) {
 // §8's story, told to the real coordinator: it answers with the doc's bytes.
 TEST(ProtocolDoc, CoordinatorAnswersTheStoryWithTheDocsBytes) {
     Bytes open, resume, straddle, ack_straddle, fenced;
+    RequestHeader request;
+    ReplyHeader reply;
     std::vector<Bet> rows;
-    ASSERT_TRUE(load_dump("open-frame", open));
-    ASSERT_TRUE(load_dump("resume-reply", resume));
-    ASSERT_TRUE(load_dump("straddle-frame", straddle));
-    ASSERT_TRUE(load_dump("ack-straddle", ack_straddle));
-    ASSERT_TRUE(load_dump("error-reply", fenced));
+    ASSERT_TRUE(load_request("open-frame", open, request));
+    ASSERT_TRUE(load_request("straddle-frame", straddle, request));
+    ASSERT_TRUE(load_reply("resume-reply", resume, reply, kDigestSize));
+    ASSERT_TRUE(load_reply("ack-straddle", ack_straddle, reply));
+    ASSERT_TRUE(load_reply("error-reply", fenced, reply));
     ASSERT_TRUE(load_rows("agency-1-head", rows));
 
     test_support::TempDir dir;
@@ -510,11 +529,9 @@ TEST(ProtocolDoc, AcksCarryTheStatedCounts) {
     for (const auto& [name, value] : {std::pair{"ack", 1u}, std::pair{"ack-done", 0u}, std::pair{"ack-straddle", 3u}}) {
         SCOPED_TRACE(name);
         Bytes reply;
-        ASSERT_TRUE(load_dump(name, reply));
-        ASSERT_EQ(reply.size(), kReplyHeaderSize);
-        const auto header = decode_reply_header(reply.data());
-        ASSERT_TRUE(header.ok()) << header.reason();
-        EXPECT_EQ(header.value(), (ReplyHeader{ReplyType::ack, value}));
+        ReplyHeader header;
+        ASSERT_TRUE(load_reply(name, reply, header));
+        EXPECT_EQ(header, (ReplyHeader{ReplyType::ack, value}));
         EXPECT_EQ(encode_reply(ReplyType::ack, value), reply);
     }
 }
@@ -524,24 +541,19 @@ TEST(ProtocolDoc, DoneAndWinnersRequestsAreBareHeaders) {
                                      std::pair{"winners-frame", RequestType::winners}}) {
         SCOPED_TRACE(name);
         Bytes frame;
-        ASSERT_TRUE(load_dump(name, frame));
-        ASSERT_EQ(frame.size(), kRequestHeaderSize);
-        const auto header = decode_request_header(frame.data());
-        ASSERT_TRUE(header.ok()) << header.reason();
-        EXPECT_EQ(header.value(), (RequestHeader{type, 1, 0, 0}));
-        EXPECT_EQ(payload_size(header.value()), 0u);
+        RequestHeader header;
+        ASSERT_TRUE(load_request(name, frame, header));
+        EXPECT_EQ(header, (RequestHeader{type, 1, 0, 0}));
+        EXPECT_EQ(frame.size(), kRequestHeaderSize);
         EXPECT_EQ(encode_request(type, 1), frame);
     }
 }
 
 TEST(ProtocolDoc, WinnersReplyCarriesTheTwoStatedDocuments) {
     Bytes reply;
-    ASSERT_TRUE(load_dump("winners-reply", reply));
-    ASSERT_GE(reply.size(), kReplyHeaderSize);
-    const auto header = decode_reply_header(reply.data());
-    ASSERT_TRUE(header.ok()) << header.reason();
-    EXPECT_EQ(header.value(), (ReplyHeader{ReplyType::winners, 2}));
-    ASSERT_EQ(reply.size(), kReplyHeaderSize + 2 * kDocumentSize); // 22
+    ReplyHeader header;
+    ASSERT_TRUE(load_reply("winners-reply", reply, header, 2 * kDocumentSize)); // 22 bytes
+    EXPECT_EQ(header, (ReplyHeader{ReplyType::winners, 2}));
     EXPECT_TRUE(section_mentions("winners-reply", "22 bytes"));
 
     const auto documents = decode_documents(reply.data() + kReplyHeaderSize, 2);
@@ -555,20 +567,17 @@ TEST(ProtocolDoc, WinnersReplyCarriesTheTwoStatedDocuments) {
 TEST(ProtocolDoc, EchoFrameIsTheScriptsProbeAndComesBackUnchanged) {
     const std::string payload = "hola servidor, esto es un eco";
     Bytes frame, reply;
-    ASSERT_TRUE(load_dump("echo-frame", frame));
+    RequestHeader header;
+    ASSERT_TRUE(load_request("echo-frame", frame, header)); // 41 bytes
     ASSERT_TRUE(load_dump("echo-reply", reply));
-
-    const auto header = decode_request_header(frame.data());
-    ASSERT_TRUE(header.ok()) << header.reason();
-    EXPECT_EQ(header.value(), (RequestHeader{RequestType::echo, 0, 0, static_cast<std::uint16_t>(payload.size())}));
-    ASSERT_EQ(frame.size(), kRequestHeaderSize + payload_size(header.value())); // 41
+    EXPECT_EQ(header, (RequestHeader{RequestType::echo, 0, 0, static_cast<std::uint16_t>(payload.size())}));
     EXPECT_EQ(std::string(frame.begin() + kRequestHeaderSize, frame.end()), payload);
     EXPECT_EQ(encode_echo_frame(payload), frame);
     EXPECT_TRUE(section_mentions("echo-frame", payload));
     EXPECT_TRUE(section_mentions("echo-frame", "41 bytes"));
 
     // What Handler::on_echo sends back: the decoded header re-encoded, then the payload.
-    const auto head = encode_request_header(header.value());
+    const auto head = encode_request_header(header);
     Bytes echoed(head.begin(), head.end());
     echoed.insert(echoed.end(), frame.begin() + kRequestHeaderSize, frame.end());
     EXPECT_EQ(echoed, frame);
@@ -590,11 +599,9 @@ TEST(ProtocolDoc, EchoPayloadIsTheDefaultOfValidarEchoServer) {
 
 TEST(ProtocolDoc, ErrorReplyIsCodeEightFenced) {
     Bytes reply;
-    ASSERT_TRUE(load_dump("error-reply", reply));
-    ASSERT_EQ(reply.size(), kReplyHeaderSize);
-    const auto header = decode_reply_header(reply.data());
-    ASSERT_TRUE(header.ok()) << header.reason();
-    EXPECT_EQ(header.value(), (ReplyHeader{ReplyType::error, 8}));
+    ReplyHeader header;
+    ASSERT_TRUE(load_reply("error-reply", reply, header));
+    EXPECT_EQ(header, (ReplyHeader{ReplyType::error, 8}));
     EXPECT_EQ(encode_error(ErrorCode::fenced), reply);
     EXPECT_TRUE(section_mentions("error-reply", std::string("`") + to_string(ErrorCode::fenced) + "`"));
 }
