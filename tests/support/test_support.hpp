@@ -2,9 +2,12 @@
 #pragma once
 
 #include "common/bet.hpp"
+#include "common/bet_store.hpp"
 #include "common/config.hpp"
 #include "common/log.hpp"
+#include "common/protocol.hpp"
 #include "server/ipc.hpp"
+#include "sample_bets.hpp"
 
 #include <gtest/gtest.h>
 
@@ -142,11 +145,6 @@ inline std::vector<std::string> lines_with(const std::string& text, const std::s
 
 // ---- values -------------------------------------------------------------------
 
-inline Bet make_bet(std::uint32_t agency, std::string first, std::string last, std::string document,
-                    std::string birthdate, std::uint16_t number) {
-    return Bet{agency, std::move(first), std::move(last), std::move(document), std::move(birthdate), number};
-}
-
 // `piece` written `times` times in a row.
 inline std::string repeat(std::string_view piece, std::size_t times) {
     std::string text;
@@ -194,21 +192,41 @@ ConfigError failed(const std::variant<Config, ConfigError>& result) {
 
 // ---- coordinator requests, as the handlers send them ------------------------------
 
-inline ipc::Request bets(std::uint32_t agency, std::uint32_t batch, std::uint16_t count, std::string lines) {
-    return ipc::Request{wire::RequestHeader{wire::RequestType::bets, agency, batch, count}, std::move(lines)};
-}
-inline ipc::Request done(std::uint32_t agency) {
-    return ipc::Request{wire::RequestHeader{wire::RequestType::done, agency, 0, 0}, {}};
-}
-inline ipc::Request winners(std::uint32_t agency) {
-    return ipc::Request{wire::RequestHeader{wire::RequestType::winners, agency, 0, 0}, {}};
+// OPEN of the source `name` of `agency`.
+inline ipc::Request open_source(std::uint32_t agency, std::string name) {
+    ipc::Request request{wire::RequestHeader{wire::RequestType::open, agency, 0,
+                                             static_cast<std::uint16_t>(name.size())}};
+    request.name = std::move(name);
+    return request;
 }
 
-// "ACK 2", "ERROR 3", "WINNERS 0": a reply header readable in failure messages.
+// BETS at positions [first, first + count) of the open source `source`, where
+// `lines` holds the count store lines and each bet's hash is taken from its
+// wire record, as a handler does. A line that does not parse fails the test.
+inline ipc::Request bets(std::uint32_t agency, ipc::SourceId source, std::uint32_t first, std::string lines) {
+    ipc::Request request{wire::RequestHeader{wire::RequestType::bets, agency, first, 0}, source};
+    std::istringstream in(lines);
+    Bet bet;
+    for (std::string line; std::getline(in, line);) {
+        if (!parse_store_line(line, bet)) ADD_FAILURE() << "not a store line: " << line;
+        request.hashes.push_back(wire::bet_hash(bet));
+    }
+    request.header.count = static_cast<std::uint16_t>(request.hashes.size());
+    request.lines = std::move(lines);
+    return request;
+}
+inline ipc::Request done(std::uint32_t agency) {
+    return ipc::Request{wire::RequestHeader{wire::RequestType::done, agency, 0, 0}};
+}
+inline ipc::Request winners(std::uint32_t agency) {
+    return ipc::Request{wire::RequestHeader{wire::RequestType::winners, agency, 0, 0}};
+}
+
+// "ACK 2", "ERROR 3", "RESUME 5": a reply header readable in failure messages.
 inline std::string describe(const wire::ReplyHeader& header) {
-    const char* names[] = {"?", "ACK", "ERROR", "WINNERS", "ECHO"};
+    const char* names[] = {"?", "ACK", "ERROR", "WINNERS", "ECHO", "RESUME"};
     const auto type = static_cast<unsigned>(header.type);
-    return std::string(type <= 4 ? names[type] : "?") + " " + std::to_string(header.value);
+    return std::string(type <= 5 ? names[type] : "?") + " " + std::to_string(header.value);
 }
 
 } // namespace test_support
