@@ -192,10 +192,17 @@ ConfigError failed(const std::variant<Config, ConfigError>& result) {
 
 // ---- coordinator requests, as the handlers send them ------------------------------
 
+// A request of `type` with nothing in its body yet.
+inline ipc::Request request_of(wire::RequestType type, std::uint32_t agency, std::uint32_t first = 0,
+                               std::uint16_t count = 0) {
+    ipc::Request request;
+    request.header = wire::RequestHeader{type, agency, first, count};
+    return request;
+}
+
 // OPEN of the source `name` of `agency`.
 inline ipc::Request open_source(std::uint32_t agency, std::string name) {
-    ipc::Request request{wire::RequestHeader{wire::RequestType::open, agency, 0,
-                                             static_cast<std::uint16_t>(name.size())}};
+    ipc::Request request = request_of(wire::RequestType::open, agency, 0, static_cast<std::uint16_t>(name.size()));
     request.name = std::move(name);
     return request;
 }
@@ -204,7 +211,8 @@ inline ipc::Request open_source(std::uint32_t agency, std::string name) {
 // `lines` holds the count store lines and each bet's hash is taken from its
 // wire record, as a handler does. A line that does not parse fails the test.
 inline ipc::Request bets(std::uint32_t agency, ipc::SourceId source, std::uint32_t first, std::string lines) {
-    ipc::Request request{wire::RequestHeader{wire::RequestType::bets, agency, first, 0}, source};
+    ipc::Request request = request_of(wire::RequestType::bets, agency, first);
+    request.source = source;
     std::istringstream in(lines);
     Bet bet;
     for (std::string line; std::getline(in, line);) {
@@ -215,12 +223,8 @@ inline ipc::Request bets(std::uint32_t agency, ipc::SourceId source, std::uint32
     request.lines = std::move(lines);
     return request;
 }
-inline ipc::Request done(std::uint32_t agency) {
-    return ipc::Request{wire::RequestHeader{wire::RequestType::done, agency, 0, 0}};
-}
-inline ipc::Request winners(std::uint32_t agency) {
-    return ipc::Request{wire::RequestHeader{wire::RequestType::winners, agency, 0, 0}};
-}
+inline ipc::Request done(std::uint32_t agency) { return request_of(wire::RequestType::done, agency); }
+inline ipc::Request winners(std::uint32_t agency) { return request_of(wire::RequestType::winners, agency); }
 
 // "ACK 2", "ERROR 3", "RESUME 5": a reply header readable in failure messages.
 inline std::string describe(const wire::ReplyHeader& header) {
