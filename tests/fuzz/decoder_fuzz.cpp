@@ -10,6 +10,7 @@
 #include "common/protocol.hpp"
 #include "server/ipc.hpp"
 #include "../common/spec_rules.hpp"
+#include "ipc_bytes.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -198,29 +199,6 @@ void fuzz_reply(const std::uint8_t* data, std::size_t size) {
     CHECK(same_bytes(again.data() + kReplyHeaderSize, data + kReplyHeaderSize, count * kDocumentSize));
     const auto decoded_again = decode_documents(again.data() + kReplyHeaderSize, count);
     CHECK(decoded_again.ok() && decoded_again.value() == documents.value());
-}
-
-// The handler -> coordinator message `request` as bytes: wire header | u32
-// source | u32 body length | body (BETS: u64 hashes, then lines; else the name).
-std::string ipc_bytes(const ipc::Request& request) {
-    std::string body;
-    if (request.header.type == RequestType::bets) {
-        for (std::uint64_t hash : request.hashes) {
-            std::uint8_t bytes[8];
-            put_u64(bytes, hash);
-            body.append(reinterpret_cast<const char*>(bytes), sizeof bytes);
-        }
-        body += request.lines;
-    } else {
-        body = request.name;
-    }
-    std::string message(ipc::kRequestHeaderSize, '\0');
-    auto* bytes = reinterpret_cast<std::uint8_t*>(message.data());
-    const auto head = encode_request_header(request.header);
-    std::memcpy(bytes, head.data(), head.size());
-    put_u32(bytes + head.size(), request.source);
-    put_u32(bytes + head.size() + 4, static_cast<std::uint32_t>(body.size()));
-    return message + body;
 }
 
 void fuzz_ipc(const std::uint8_t* data, std::size_t size) {

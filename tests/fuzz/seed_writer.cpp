@@ -9,6 +9,7 @@
 #include "common/protocol.hpp"
 #include "server/ipc.hpp"
 #include "../support/sample_bets.hpp"
+#include "ipc_bytes.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -41,27 +42,27 @@ void seed(const std::string& name, const Bytes& bytes) {
     seed(name, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
-// A handler -> coordinator message: wire header | u32 source | u32 body length |
-// body (BETS: a u64 hash per bet, then the store lines; OPEN: the name).
-std::string ipc_message(const RequestHeader& header, std::uint32_t source, const std::string& body) {
-    std::string message(ipc::kRequestHeaderSize, '\0');
-    auto* bytes = reinterpret_cast<std::uint8_t*>(message.data());
-    const auto head = encode_request_header(header);
-    std::memcpy(bytes, head.data(), head.size());
-    put_u32(bytes + head.size(), source);
-    put_u32(bytes + head.size() + 4, static_cast<std::uint32_t>(body.size()));
-    return message + body;
-}
-
-std::string ipc_bets_body(const std::vector<Bet>& bets) {
-    std::string hashes, lines;
+// A handler -> coordinator message of `type`: OPEN carries `name`, BETS
+// carries `bets` (hashes and store lines).
+std::string ipc_message(RequestType type, std::uint32_t agency, const std::string& name = "",
+                        const std::vector<Bet>& bets = {}) {
+    ipc::Request request;
+    request.header = RequestHeader{type, agency, 0, 0};
+    if (type == RequestType::open) request.header.count = static_cast<std::uint16_t>(name.size());
+    if (type == RequestType::bets) request.header.count = static_cast<std::uint16_t>(bets.size());
+    request.name = name;
     for (const Bet& bet : bets) {
-        std::uint8_t hash[8];
-        put_u64(hash, bet_hash(bet));
-        hashes.append(reinterpret_cast<const char*>(hash), sizeof hash);
-        append_store_line(lines, bet);
+        request.hashes.push_back(bet_hash(bet));
+        append_store_line(request.lines, bet);
     }
-    return hashes + lines;
+    std::string message = ipc_bytes(request);
+    std::string inbox = message;
+    ipc::Request parsed;
+    if (ipc::take_request(inbox, parsed) != ipc::Parse::ok || !inbox.empty()) {
+        std::fprintf(stderr, "seed_writer: the pipe does not take a %s message as written here\n", to_string(type));
+        std::exit(1);
+    }
+    return message;
 }
 
 Bytes joined(std::initializer_list<Bytes> frames) {
@@ -126,14 +127,14 @@ int main(int argc, char** argv) {
     seed("reply-winners-3", encode_winners_reply({"00000042", "7", "12345678"}));
 
     // Handler -> coordinator pipe messages.
-    const std::string ipc_open = ipc_message(RequestHeader{RequestType::open, 3, 0, 12}, 0, "agency-3.csv");
-    const std::string ipc_bets = ipc_message(RequestHeader{RequestType::bets, 3, 0, 5}, 0, ipc_bets_body(sample_bets(3, 5)));
-    const std::string ipc_done = ipc_message(RequestHeader{RequestType::done, 3, 0, 0}, 0, "");
+    const std::string ipc_open = ipc_message(RequestType::open, 3, "agency-3.csv");
+    const std::string ipc_bets = ipc_message(RequestType::bets, 3, "", sample_bets(3, 5));
+    const std::string ipc_done = ipc_message(RequestType::done, 3);
     seed("ipc-open", ipc_open);
     seed("ipc-bets", ipc_bets);
     seed("ipc-done", ipc_done);
     seed("ipc-open-bets-done-winners",
-         ipc_open + ipc_bets + ipc_done + ipc_message(RequestHeader{RequestType::winners, 3, 0, 0}, 0, ""));
+         ipc_open + ipc_bets + ipc_done + ipc_message(RequestType::winners, 3));
     seed("ipc-truncated", ipc_bets.substr(0, ipc_bets.size() - 7));
 
     // Store lines and CSV.
