@@ -2,11 +2,8 @@
 #pragma once
 
 #include "common/bet.hpp"
-#include "common/bet_store.hpp"
 #include "common/config.hpp"
 #include "common/log.hpp"
-#include "common/protocol.hpp"
-#include "server/ipc.hpp"
 #include "sample_bets.hpp"
 
 #include <gtest/gtest.h>
@@ -188,49 +185,6 @@ ConfigError failed(const std::variant<Config, ConfigError>& result) {
     if (const auto* error = std::get_if<ConfigError>(&result)) return *error;
     ADD_FAILURE() << "expected a config error";
     return {};
-}
-
-// ---- coordinator requests, as the handlers send them ------------------------------
-
-// A request of `type` with nothing in its body yet.
-inline ipc::Request request_of(wire::RequestType type, std::uint32_t agency, std::uint32_t first = 0,
-                               std::uint16_t count = 0) {
-    ipc::Request request;
-    request.header = wire::RequestHeader{type, agency, first, count};
-    return request;
-}
-
-// OPEN of the source `name` of `agency`.
-inline ipc::Request open_source(std::uint32_t agency, std::string name) {
-    ipc::Request request = request_of(wire::RequestType::open, agency, 0, static_cast<std::uint16_t>(name.size()));
-    request.name = std::move(name);
-    return request;
-}
-
-// BETS at positions [first, first + count) of the open source `source`, where
-// `lines` holds the count store lines and each bet's hash is taken from its
-// wire record, as a handler does. A line that does not parse fails the test.
-inline ipc::Request bets(std::uint32_t agency, ipc::SourceId source, std::uint32_t first, std::string lines) {
-    ipc::Request request = request_of(wire::RequestType::bets, agency, first);
-    request.source = source;
-    std::istringstream in(lines);
-    Bet bet;
-    for (std::string line; std::getline(in, line);) {
-        if (!parse_store_line(line, bet)) ADD_FAILURE() << "not a store line: " << line;
-        request.hashes.push_back(wire::bet_hash(bet));
-    }
-    request.header.count = static_cast<std::uint16_t>(request.hashes.size());
-    request.lines = std::move(lines);
-    return request;
-}
-inline ipc::Request done(std::uint32_t agency) { return request_of(wire::RequestType::done, agency); }
-inline ipc::Request winners(std::uint32_t agency) { return request_of(wire::RequestType::winners, agency); }
-
-// "ACK 2", "ERROR 3", "RESUME 5": a reply header readable in failure messages.
-inline std::string describe(const wire::ReplyHeader& header) {
-    const char* names[] = {"?", "ACK", "ERROR", "WINNERS", "ECHO", "RESUME"};
-    const auto type = static_cast<unsigned>(header.type);
-    return std::string(type <= 5 ? names[type] : "?") + " " + std::to_string(header.value);
 }
 
 } // namespace test_support
