@@ -64,8 +64,10 @@ public:
     Result(ErrorCode error, std::string_view reason) : error_(error), reason_(reason) {}
 
     bool ok() const { return value_.has_value(); }
-    const T& value() const { return *value_; }
-    T& value() { return *value_; }
+    const T& value() const& { return *value_; }
+    T& value() & { return *value_; }
+    // On a temporary, the value itself: `for (x : decode(...).value())` must not dangle.
+    T value() && { return std::move(*value_); }
     ErrorCode error() const { return error_; }
     std::string_view reason() const { return reason_; }
 

@@ -69,6 +69,8 @@ Parse take_request(std::string& inbox, Request& request) {
     const auto header = wire::decode_request_header(bytes);
     const std::uint32_t length = wire::get_u32(bytes + wire::kRequestHeaderSize + 4);
     if (!header.ok() || length > kMaxBody || length < hashes_size(header.value())) return Parse::invalid;
+    const wire::RequestType type = header.value().type;
+    if (type != wire::RequestType::bets && type != wire::RequestType::open && length != 0) return Parse::invalid;
     if (inbox.size() < kRequestHeaderSize + length) return Parse::incomplete;
     request.header = header.value();
     request.source = wire::get_u32(bytes + wire::kRequestHeaderSize);
