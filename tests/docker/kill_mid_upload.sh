@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154  # root, work, deadline_s, … are run.sh's
 # Check (h) of tests/docker/run.sh, which sources this file and provides the
 # helpers (check, pass, fail, compose_in, wait_for_log, wait_clients, …): the
 # exactly-once guarantee the way an operator meets it.
@@ -28,6 +28,13 @@ docker_now() { date -u +%Y-%m-%dT%H:%M:%S.%NZ; }
 follow_log() {
     docker logs -f ${3:+--since "$3"} "$1" >"$2" 2>&1 &
     log_followers+=("$!")
+}
+
+# Ends the followers still running (a follower ends with its container).
+stop_log_followers() {
+    local pid
+    for pid in "${log_followers[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+    log_followers=()
 }
 
 # wait_for_line FILE PATTERN SECONDS: polls FILE for a line.
@@ -87,6 +94,7 @@ kill_mid_upload() {
     follow_log server "$work/h-follow-server.log"
     kill_server_mid_upload "$label" && kill_client2_mid_upload "$label" && check_kill_outcome "$label" "$dir"
     teardown_project "$project" "$file"
+    stop_log_followers
 }
 
 # Step 1: SIGKILL of the server once every agency has bets stored.
@@ -149,15 +157,20 @@ check_kill_outcome() {
     "${run[@]}" stop -t 10 >>"$work/up-h.log" 2>&1
     for c in client1 client2 client3; do
         [[ $(exit_code "$c") == 0 ]] || bad+="$c=$(exit_code "$c") "
+        docker logs "$c" >"$work/h-$c.log" 2>&1
     done
     check "$label: every agency container exited with code 0 ${bad:+(got: $bad)}" test -z "$bad"
+    check "$label: the agencies (client2 twice) ran with batch_max_amount: 1 and connect_retry_seconds: 60 from the mounted client.ini" \
+        test "$(cat "$work"/h-client[123].log |
+                grep -c 'action: config | result: success | .*batch_max_amount: 1 | .*connect_retry_seconds: 60 |')" -eq 4
     check "$label: the restarted server exited with code 0 (got $(exit_code server))" test "$(exit_code server)" == 0
 
     # A container's log goes on across restarts: the second run's lines
     # follow the first run's.
     local server2="$work/h-server-2.log" client2_2="$work/h-client2-2.log"
     docker logs server 2>&1 | tail -n +"$(( $(wc -l <"$work/h-server-1.log") + 1 ))" >"$server2"
-    docker logs client2 2>&1 | tail -n +"$(( $(wc -l <"$work/h-client2-1.log") + 1 ))" >"$client2_2"
+    tail -n +"$(( $(wc -l <"$work/h-client2-1.log") + 1 ))" "$work/h-client2.log" >"$client2_2"
+    echo "note: $label: restarted server: $(grep -m1 -o 'action: recover .*' "$server2")"
     local sorteos
     sorteos=$(grep -c 'action: sorteo | result: success' "$server2")
     check "$label: the restarted server logged 'sorteo | result: success' once (got $sorteos)" test "$sorteos" -eq 1
@@ -177,7 +190,7 @@ check_kill_outcome() {
     for (( i = 1; i <= 3; i++ )); do
         local want got
         want=$(winners_in "$dir/.data/agency-$i.csv")
-        got=$(docker logs "client$i" 2>&1 | sed -n 's/.*action: consulta_ganadores | result: success | cant_ganadores: \([0-9]*\).*/\1/p')
+        got=$(sed -n 's/.*action: consulta_ganadores | result: success | cant_ganadores: \([0-9]*\).*/\1/p' "$work/h-client$i.log")
         check "$label: agency $i: cant_ganadores ${got:-<none>}, expected $want from its file" test "${got:-x}" == "$want"
     done
     check_store "$label" "$dir"
@@ -195,21 +208,19 @@ check_store() {
     local want_n got_n dups missing extra
     want_n=$(wc -l <"$work/h-want.txt")
     got_n=$(wc -l <"$work/h-got.txt")
+    uniq "$work/h-got.txt" >"$work/h-got-once.txt"
     dups=$(uniq -d "$work/h-got.txt" | wc -l)
-    missing=$(comm -23 "$work/h-want.txt" <(uniq "$work/h-got.txt") | wc -l)
-    extra=$(comm -13 "$work/h-want.txt" "$work/h-got.txt" | wc -l)
+    missing=$(comm -23 "$work/h-want.txt" "$work/h-got-once.txt" | wc -l)
+    extra=$(comm -13 "$work/h-want.txt" "$work/h-got-once.txt" | wc -l)
     check "$label: the store holds $got_n lines for the files' $want_n bets" test "$got_n" -eq "$want_n"
     check "$label: no bet stored twice ($dups duplicated lines)" test "$dups" -eq 0
     check "$label: no bet of the files missing from the store ($missing missing)" test "$missing" -eq 0
     check "$label: nothing in the store that is not in the files ($extra lines)" test "$extra" -eq 0
-    (( missing + extra > 0 )) && diff "$work/h-want.txt" "$work/h-got.txt" | head -5
+    (( missing + extra > 0 )) && diff "$work/h-want.txt" "$work/h-got-once.txt" | head -5
 
     # Document, birthdate and number never need quotes: they are the last 3 fields.
     awk -F, '{ print $1 "," $(NF - 2) "," $NF }' "$store" | sort -u >"$work/h-stored-keys.txt"
-    for (( i = 1; i <= 3; i++ )); do
-        docker logs "client$i" >"$work/h-client$i.log" 2>&1
-        sent_keys_of "$i" "$work/h-client$i.log"
-    done | sort >"$work/h-sent-keys.txt"
+    for (( i = 1; i <= 3; i++ )); do sent_keys_of "$i" "$work/h-client$i.log"; done | sort >"$work/h-sent-keys.txt"
     local sent_n sent_twice unstored
     sent_n=$(wc -l <"$work/h-sent-keys.txt")
     sent_twice=$(uniq -d "$work/h-sent-keys.txt" | wc -l)

@@ -80,7 +80,7 @@ teardown_project() { # PROJECT FILE
 
 cleanup() {
     local entry c p f pid
-    for pid in "${log_followers[@]}"; do kill "$pid" 2>/dev/null; done
+    for pid in "${log_followers[@]}"; do kill "$pid" 2>/dev/null; done # (h)'s docker logs -f
     for c in "${extra_containers[@]}"; do docker rm -f "$c" >/dev/null 2>&1 || true; done
     for entry in "${projects[@]}"; do
         read -r p f <<<"$entry"
@@ -260,7 +260,7 @@ echo_checks_running() {
     # byte changed (same length), served once by ncat on the same network.
     local payload="sonda de eco" fake="${project_prefix}-notecho"
     local n=${#payload}
-    { printf '\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00'; printf "\\x$(printf '%02x' "$n")"; printf '%s' "${payload%?}X"; } \
+    { printf '\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00'; printf '%b' "\\x$(printf '%02x' "$n")"; printf '%s' "${payload%?}X"; } \
         >"$work/not-echo.bin"
     extra_containers+=("$fake")
     docker create -i --name "$fake" --network "$net" ncat:local -v -l 12345 >/dev/null 2>&1
