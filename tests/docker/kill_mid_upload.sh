@@ -10,7 +10,9 @@
 # again. At the end every agency exited 0, the draw ran once (after the
 # restart), each agency got the winners of its own file, and the bet store
 # copied out of the volume holds every bet of every agency file exactly once,
-# among them every bet a client logged as `apuesta_enviada`.
+# among them every bet a client logged as `apuesta_enviada`. Then the whole
+# deployment is started again on the kept volume: nothing is sent or stored
+# twice, and the same winners come back.
 #
 # The waits poll a copy of a container's log that `docker logs -f` keeps
 # growing in the background (re-reading tens of MB through `docker logs` on
@@ -92,7 +94,8 @@ kill_mid_upload() {
         fail "$label: compose up -d"; tail -20 "$work/up-h.log"; teardown_project "$project" "$file"; return 1
     fi
     follow_log server "$work/h-follow-server.log"
-    kill_server_mid_upload "$label" && kill_client2_mid_upload "$label" && check_kill_outcome "$label" "$dir"
+    kill_server_mid_upload "$label" && kill_client2_mid_upload "$label" && check_kill_outcome "$label" "$dir" &&
+        rerun_on_kept_volume "$label" "$dir"
     teardown_project "$project" "$file"
     stop_log_followers
 }
@@ -194,6 +197,41 @@ check_kill_outcome() {
         check "$label: agency $i: cant_ganadores ${got:-<none>}, expected $want from its file" test "${got:-x}" == "$want"
     done
     check_store "$label" "$dir"
+}
+
+# resumed_whole LOG ROWS: the agency's log shows a resume at ROWS bets and
+# an upload that sent none of them again.
+resumed_whole() {
+    grep -q "action: reanudar_fuente | result: success | .*almacenadas: $2\$" "$1" &&
+        grep -q "action: apuestas_enviadas | result: success | .*enviadas: 0 | ya_almacenadas: $2 |" "$1"
+}
+
+# Step 4: the whole deployment started again on the kept volume. Every
+# source is found whole (RESUME k = all its rows, same digest): nothing is
+# sent, nothing stored again, the same winners come back.
+rerun_on_kept_volume() {
+    local label="$1, then started again on the kept volume" dir=$2 i c bad="" lines
+    for c in server client1 client2 client3; do docker logs "$c" 2>&1 | wc -l >"$work/h-lines-$c"; done
+    if ! "${run[@]}" start >>"$work/up-h.log" 2>&1; then fail "$label: compose start"; return 1; fi
+    wait_clients 3 || { fail "$label: agencies still running after ${deadline_s} s"; return 1; }
+    "${run[@]}" stop -t 10 >>"$work/up-h.log" 2>&1
+    for c in server client1 client2 client3; do
+        [[ $(exit_code "$c") == 0 ]] || bad+="$c=$(exit_code "$c") "
+        lines=$(cat "$work/h-lines-$c")
+        docker logs "$c" 2>&1 | tail -n +$((lines + 1)) >"$work/h-rerun-$c.log"
+    done
+    check "$label: every container exited with code 0 ${bad:+(got: $bad)}" test -z "$bad"
+    for (( i = 1; i <= 3; i++ )); do
+        local log="$work/h-rerun-client$i.log" want
+        want=$(winners_in "$dir/.data/agency-$i.csv")
+        check "$label: agency $i resumed with all its ${kill_rows[i]} bets stored and sent none" \
+            resumed_whole "$log" "${kill_rows[i]}"
+        check "$label: agency $i got its $want winners again" \
+            grep -q "action: consulta_ganadores | result: success | cant_ganadores: $want\$" "$log"
+    done
+    check "$label: the server stored nothing new" not grep -q 'action: apuesta_almacenada' "$work/h-rerun-server.log"
+    docker cp server:/store/bets.csv "$work/h-store-rerun.csv" >/dev/null 2>&1
+    check "$label: the store is byte for byte what it was" cmp -s "$work/h-store.csv" "$work/h-store-rerun.csv"
 }
 
 # The store copied out of the volume against the files and the clients' logs.
