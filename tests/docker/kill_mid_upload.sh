@@ -19,7 +19,7 @@
 # every poll would let the upload finish before the kill); after a restart
 # the copy starts at the restart (--since).
 
-kill_rows=(0 30000 40000 30000) # rows of agency 1..3's file (index = agency)
+kill_rows=(0 20000 30000 20000) # rows of agency 1..3's file (index = agency)
 
 # Now, in the form `docker logs --since` takes.
 docker_now() { date -u +%Y-%m-%dT%H:%M:%S.%NZ; }
@@ -84,17 +84,28 @@ sent_keys_of() {
 }
 
 kill_mid_upload() {
-    local label="(h) SIGKILL mid-upload" dir="$work/project-h" server_restarted
+    local label="(h) SIGKILL mid-upload" dir="$work/project-h" c
+    local server_restarted client2_restarted # docker timestamps of the restarts
     if ! prepare_kill_project "$dir"; then fail "$label: could not prepare $dir"; return 1; fi
     project="${project_prefix}h"
     file="$dir/docker-compose.yaml:$dir/logging.yaml"
     projects+=("$project $file")
     local run=(compose_in "$dir" "$project" "$file")
-    if ! "${run[@]}" up -d >"$work/up-h.log" 2>&1; then
-        fail "$label: compose up -d"; tail -20 "$work/up-h.log"; teardown_project "$project" "$file"; return 1
+    # Created first, then started by hand: `compose up -d` and even `docker
+    # start` of three containers can take seconds to return on a busy
+    # machine while the upload is already running, so the wait for the
+    # server's log runs while the agencies are being started.
+    if ! "${run[@]}" up --no-start >"$work/up-h.log" 2>&1 || ! docker start server >>"$work/up-h.log" 2>&1; then
+        fail "$label: compose up --no-start, docker start server"; tail -20 "$work/up-h.log"
+        teardown_project "$project" "$file"; return 1
     fi
     follow_log server "$work/h-follow-server.log"
-    kill_server_mid_upload "$label" && kill_client2_mid_upload "$label" && check_kill_outcome "$label" "$dir" &&
+    local starting=() pid
+    for c in client1 client2 client3; do docker start "$c" >>"$work/up-h.log" 2>&1 & starting+=("$!"); done
+    kill_server_mid_upload "$label"
+    local step=$?
+    for pid in "${starting[@]}"; do wait "$pid" || { fail "$label: docker start of an agency"; step=1; }; done
+    (( step == 0 )) && kill_client2_mid_upload "$label" && check_kill_outcome "$label" "$dir" &&
         rerun_on_kept_volume "$label" "$dir"
     teardown_project "$project" "$file"
     stop_log_followers
@@ -146,6 +157,7 @@ kill_client2_mid_upload() {
     docker logs client2 >"$work/h-client2-1.log" 2>&1
     check "$label: client2 was still uploading when it was killed" \
         not grep -q 'action: apuestas_enviadas' "$work/h-client2-1.log"
+    client2_restarted=$(docker_now)
     if ! docker start client2 >/dev/null; then fail "$label: docker start client2"; return 1; fi
     if wait_clients 3; then
         pass "$label: every agency finished"
@@ -168,11 +180,11 @@ check_kill_outcome() {
                 grep -c 'action: config | result: success | .*batch_max_amount: 1 | .*connect_retry_seconds: 60 |')" -eq 4
     check "$label: the restarted server exited with code 0 (got $(exit_code server))" test "$(exit_code server)" == 0
 
-    # A container's log goes on across restarts: the second run's lines
-    # follow the first run's.
+    # A container's log goes on across restarts; the second runs' lines are
+    # those logged since their restart.
     local server2="$work/h-server-2.log" client2_2="$work/h-client2-2.log"
-    docker logs server 2>&1 | tail -n +"$(( $(wc -l <"$work/h-server-1.log") + 1 ))" >"$server2"
-    tail -n +"$(( $(wc -l <"$work/h-client2-1.log") + 1 ))" "$work/h-client2.log" >"$client2_2"
+    docker logs --since "$server_restarted" server >"$server2" 2>&1
+    docker logs --since "$client2_restarted" client2 >"$client2_2" 2>&1
     echo "note: $label: restarted server: $(grep -m1 -o 'action: recover .*' "$server2")"
     local sorteos
     sorteos=$(grep -c 'action: sorteo | result: success' "$server2")
@@ -210,15 +222,14 @@ resumed_whole() {
 # source is found whole (RESUME k = all its rows, same digest): nothing is
 # sent, nothing stored again, the same winners come back.
 rerun_on_kept_volume() {
-    local label="$1, then started again on the kept volume" dir=$2 i c bad="" lines
-    for c in server client1 client2 client3; do docker logs "$c" 2>&1 | wc -l >"$work/h-lines-$c"; done
+    local label="$1, then started again on the kept volume" dir=$2 i c bad="" started
+    started=$(docker_now)
     if ! "${run[@]}" start >>"$work/up-h.log" 2>&1; then fail "$label: compose start"; return 1; fi
     wait_clients 3 || { fail "$label: agencies still running after ${deadline_s} s"; return 1; }
     "${run[@]}" stop -t 10 >>"$work/up-h.log" 2>&1
     for c in server client1 client2 client3; do
         [[ $(exit_code "$c") == 0 ]] || bad+="$c=$(exit_code "$c") "
-        lines=$(cat "$work/h-lines-$c")
-        docker logs "$c" 2>&1 | tail -n +$((lines + 1)) >"$work/h-rerun-$c.log"
+        docker logs --since "$started" "$c" >"$work/h-rerun-$c.log" 2>&1
     done
     check "$label: every container exited with code 0 ${bad:+(got: $bad)}" test -z "$bad"
     for (( i = 1; i <= 3; i++ )); do
