@@ -1,0 +1,466 @@
+// End-to-end tests of SPEC §5 "What this guarantees", with the real
+// bin/server and bin/client: every bet a client logs as `apuesta_enviada` is
+// in the store exactly once, and the store holds nothing else, through each
+// of the cases the SPEC lists (reconnects, server SIGKILL and restart, client
+// SIGKILL and re-run, another batch.maxAmount, appended rows, two clients with
+// one CLI_ID, single bets), a changed file is refused, a full disk loses
+// nothing, and a SIGTERM in the middle of a big draw is served in time.
+// Every test ends with the same checker (check_store).
+#include "guarantees_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+
+using namespace guarantees;
+
+namespace {
+
+constexpr std::uint32_t kAgency = 1;
+constexpr std::size_t kRows = 3000; // bets in an agency's file: dozens of frames, still a fast suite
+
+class Guarantee : public ::testing::Test {
+protected:
+    std::string file(const std::string& name) const { return dir_.file(name); }
+    // The agency's file, agency-1.csv, holding `bets`.
+    std::string agency_file(const std::vector<Bet>& bets) const {
+        const std::string path = file("agency-1.csv");
+        write_agency_file(path, bets);
+        return path;
+    }
+
+private:
+    harness::TempDir dir_;
+};
+
+std::vector<Bet> joined(std::vector<Bet> a, const std::vector<Bet>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+Env with(Env env, const std::string& name, const std::string& value) {
+    env[name] = value;
+    return env;
+}
+
+// Bytes a proxy must let through for the client's OPEN of `source` and its
+// first `frames` BETS frames of `batch` bets: the upload then stops there.
+std::size_t frozen_budget(const std::string& source, std::size_t frames, std::size_t batch) {
+    return open_frame_size(source) + frames * bets_frame_size(batch);
+}
+
+// Waits until the server logged the `frames`-th BETS frame of `batch` bets
+// as stored (its `apuesta_recibida` with first = (frames-1) * batch).
+void await_stored_frames(const Server& server, std::size_t frames, std::size_t batch, harness::Process& client) {
+    const std::string line = await_line(server.log,
+                                        "action: apuesta_recibida \\| result: success \\| cantidad: " +
+                                            std::to_string(batch) + " \\|.*\\| first: " +
+                                            std::to_string((frames - 1) * batch) + " \\|",
+                                        &client);
+    ASSERT_FALSE(line.empty()) << "the upload did not reach frame " << frames;
+}
+
+// The client's one `apuestas_enviadas | result: success` line (after its upload).
+harness::ActionLine upload_summary(const std::string& log) {
+    const auto lines = actions(log, "apuestas_enviadas", "success");
+    if (lines.size() != 1) {
+        ADD_FAILURE() << log << ": " << lines.size() << " `apuestas_enviadas | result: success` lines, expected 1";
+        return {};
+    }
+    return lines.front();
+}
+
+void expect_upload_summary(const std::string& log, long long sent, long long already_stored) {
+    const harness::ActionLine summary = upload_summary(log);
+    if (summary.raw.empty()) return;
+    EXPECT_EQ(number_detail(summary, "enviadas"), sent) << summary.raw;
+    EXPECT_EQ(number_detail(summary, "ya_almacenadas"), already_stored) << summary.raw;
+}
+
+// The `almacenadas` of every `abrir_fuente | result: success` the server logged, in order.
+std::vector<long long> opened_at(const std::string& server_log) {
+    std::vector<long long> stored;
+    for (const auto& line : actions(server_log, "abrir_fuente", "success")) stored.push_back(number_detail(line, "almacenadas"));
+    return stored;
+}
+
+// Waits for the client's upload to end, then stops it (a re-run needs the first run gone).
+void upload_then_stop(harness::Process& client) {
+    const std::string line = await_line(client.log_file(), "action: apuestas_enviadas \\| result: success", &client);
+    ASSERT_FALSE(line.empty()) << "the upload did not finish";
+    EXPECT_EQ(stop_client(client), 0) << client.log_file();
+}
+
+// With SERVER_AGENCIES=2, agency 2's single bet is the last DONE: the draw
+// runs and every client waiting for its winners ends. Returns agency 2's run.
+ClientRun finish_with_agency_2(const Server& server, const std::string& log, const Bet& bet) {
+    harness::Process other = start_client(2, server.port, log, single_bet_env(bet));
+    EXPECT_EQ(other.wait_exit(), 0) << log;
+    return {2, log};
+}
+
+Bet agency_2_bet() { return make_bets(2, 0, 1).front(); }
+
+} // namespace
+
+// 1. The server's handler of the connection dies in the middle of the upload
+// (SIGKILL, its pid from the `accept` line): the client reconnects, OPENs
+// again, resumes at the position the server reports and finishes.
+TEST_F(Guarantee, ReconnectAfterTheHandlerIsKilledMidUpload) {
+    const std::vector<Bet> bets = make_bets(kAgency, 0, kRows);
+    const std::string data = agency_file(bets);
+    Server server;
+    ASSERT_NO_FATAL_FAILURE(start_server(server, file("bets.csv"), file("server.log"), 1));
+    Proxy proxy(server.port, frozen_budget("agency-1.csv", 3, kMaxBetsPerFrame));
+    harness::Process client = start_client(kAgency, proxy.port(), file("client.log"), file_env(data));
+    ASSERT_NO_FATAL_FAILURE(await_stored_frames(server, 3, kMaxBetsPerFrame, client));
+
+    std::smatch match;
+    const std::string accept = await_line(server.log, R"(action: accept \| result: success \|.*handler_pid: \d+)", nullptr);
+    ASSERT_TRUE(std::regex_search(accept, match, std::regex(R"(handler_pid: (\d+))"))) << accept;
+    const pid_t handler = std::stoi(match[1]);
+    ASSERT_EQ(::kill(handler, SIGKILL), 0) << "handler " << handler;
+
+    EXPECT_EQ(client.wait_exit(), 0) << client.log_file();
+    EXPECT_FALSE(await_line(server.log, "action: handler_exit \\| result: fail \\| handler_pid: " +
+                                            std::to_string(handler) + " ",
+                            &server.process).empty());
+    EXPECT_GE(proxy.connections(), 2u) << "the client never reconnected";
+    EXPECT_EQ(opened_at(server.log), (std::vector<long long>{0, 3 * kMaxBetsPerFrame}))
+        << "the second OPEN must resume after the three stored frames";
+    ASSERT_NO_FATAL_FAILURE(stop_server(server));
+    check_store(server.store, bets, {{kAgency, client.log_file()}}, Whole::required);
+}
+
+// 2. The whole server is SIGKILLed in the middle of the upload and started
+// again on the same store and port: the client reconnects and finishes.
+TEST_F(Guarantee, ServerKilledAndRestartedMidUpload) {
+    const std::vector<Bet> bets = make_bets(kAgency, 0, kRows);
+    const std::string data = agency_file(bets);
+    Server first;
+    ASSERT_NO_FATAL_FAILURE(start_server(first, file("bets.csv"), file("server-1.log"), 1));
+    Proxy proxy(first.port, frozen_budget("agency-1.csv", 3, kMaxBetsPerFrame));
+    harness::Process client = start_client(kAgency, proxy.port(), file("client.log"), file_env(data));
+    ASSERT_NO_FATAL_FAILURE(await_stored_frames(first, 3, kMaxBetsPerFrame, client));
+
+    first.process.send_signal(SIGKILL);
+    ASSERT_EQ(first.process.wait_exit(), 128 + SIGKILL);
+    Server second;
+    ASSERT_NO_FATAL_FAILURE(start_server(second, first.store, file("server-2.log"), 1, first.port));
+
+    EXPECT_EQ(client.wait_exit(), 0) << client.log_file();
+    const auto recover = actions(second.log, "recover", "success");
+    ASSERT_EQ(recover.size(), 1u);
+    EXPECT_EQ(recover.front().get("journal"), "replayed") << recover.front().raw;
+    EXPECT_EQ(opened_at(second.log), (std::vector<long long>{3 * kMaxBetsPerFrame}))
+        << "the restarted server must resume the source after the three stored frames";
+    ASSERT_NO_FATAL_FAILURE(stop_server(second));
+    check_store(second.store, bets, {{kAgency, client.log_file()}}, Whole::required);
+}
+
+// 3. The client is SIGKILLed in the middle of the upload; the same client
+// run again sends only what is not stored yet.
+TEST_F(Guarantee, ClientKilledMidUploadAndRunAgain) {
+    const std::vector<Bet> bets = make_bets(kAgency, 0, kRows);
+    const std::string data = agency_file(bets);
+    Server server;
+    ASSERT_NO_FATAL_FAILURE(start_server(server, file("bets.csv"), file("server.log"), 1));
+    Proxy proxy(server.port, frozen_budget("agency-1.csv", 3, kMaxBetsPerFrame));
+    harness::Process killed = start_client(kAgency, proxy.port(), file("client-1.log"), file_env(data));
+    ASSERT_NO_FATAL_FAILURE(await_stored_frames(server, 3, kMaxBetsPerFrame, killed));
+    killed.send_signal(SIGKILL);
+    ASSERT_EQ(killed.wait_exit(), 128 + SIGKILL);
+
+    harness::Process again = start_client(kAgency, server.port, file("client-2.log"), file_env(data));
+    EXPECT_EQ(again.wait_exit(), 0) << again.log_file();
+    expect_upload_summary(again.log_file(), kRows - 3 * kMaxBetsPerFrame, 3 * kMaxBetsPerFrame);
+    ASSERT_NO_FATAL_FAILURE(stop_server(server));
+    check_store(server.store, bets, {{kAgency, killed.log_file()}, {kAgency, again.log_file()}}, Whole::required);
+}
+
+// 4. A run with batch.maxAmount 7 is killed part way; the re-run sends
+// frames of 50 from where the first one stopped.
+TEST_F(Guarantee, ReRunWithAnotherBatchMaxAmount) {
+    constexpr std::size_t kFirstBatch = 7, kSecondBatch = 50, kFrames = 5;
+    const std::vector<Bet> bets = make_bets(kAgency, 0, kRows);
+    const std::string data = agency_file(bets);
+    Server server;
+    ASSERT_NO_FATAL_FAILURE(start_server(server, file("bets.csv"), file("server.log"), 1));
+    Proxy proxy(server.port, frozen_budget("agency-1.csv", kFrames, kFirstBatch));
+    harness::Process killed = start_client(kAgency, proxy.port(), file("client-1.log"),
+                                           with(file_env(data), "CLI_BATCH_MAXAMOUNT", std::to_string(kFirstBatch)));
+    ASSERT_NO_FATAL_FAILURE(await_stored_frames(server, kFrames, kFirstBatch, killed));
+    killed.send_signal(SIGKILL);
+    ASSERT_EQ(killed.wait_exit(), 128 + SIGKILL);
+
+    harness::Process again = start_client(kAgency, server.port, file("client-2.log"),
+                                          with(file_env(data), "CLI_BATCH_MAXAMOUNT", std::to_string(kSecondBatch)));
+    EXPECT_EQ(again.wait_exit(), 0) << again.log_file();
+    expect_upload_summary(again.log_file(), kRows - kFrames * kFirstBatch, kFrames * kFirstBatch);
+    EXPECT_FALSE(await_line(server.log,
+                            "action: apuesta_recibida \\| result: success \\| cantidad: " + std::to_string(kSecondBatch) +
+                                " \\|.*\\| first: " + std::to_string(kFrames * kFirstBatch) + " \\|",
+                            nullptr).empty())
+        << "the re-run's first frame must start where the first run stopped, with the new batch size";
+    ASSERT_NO_FATAL_FAILURE(stop_server(server));
+    check_store(server.store, bets, {{kAgency, killed.log_file()}, {kAgency, again.log_file()}}, Whole::required);
+}
+
+// 5. After a complete upload, rows are appended to the file; the re-run
+// sends only those (the draw waits for agency 2, so bets may still come).
+TEST_F(Guarantee, ReRunAfterRowsWereAppendedSendsOnlyTheNewRows) {
+    constexpr std::size_t kAppended = 500;
+    const std::vector<Bet> bets = make_bets(kAgency, 0, kRows);
+    const std::vector<Bet> appended = make_bets(kAgency, kRows, kAppended);
+    const std::string data = agency_file(bets);
+    Server server;
+    ASSERT_NO_FATAL_FAILURE(start_server(server, file("bets.csv"), file("server.log"), 2));
+    harness::Process first = start_client(kAgency, server.port, file("client-1.log"), file_env(data));
+    ASSERT_NO_FATAL_FAILURE(upload_then_stop(first));
+    expect_upload_summary(first.log_file(), kRows, 0);
+
+    write_agency_file(data, appended, /*append=*/true);
+    harness::Process again = start_client(kAgency, server.port, file("client-2.log"), file_env(data));
+    ASSERT_FALSE(await_line(again.log_file(), "action: apuestas_enviadas \\| result: success", &again).empty());
+    expect_upload_summary(again.log_file(), kAppended, kRows);
+    std::set<std::string> sent_again, new_documents;
+    for (const auto& line : actions(again.log_file(), "apuesta_enviada", "success")) sent_again.insert(line.get("dni"));
+    for (const Bet& bet : appended) new_documents.insert(bet.document);
+    EXPECT_EQ(sent_again, new_documents) << "the re-run must send exactly the appended rows";
+
+    const Bet other = agency_2_bet();
+    const ClientRun last = finish_with_agency_2(server, file("agency-2.log"), other);
+    EXPECT_EQ(again.wait_exit(), 0) << again.log_file();
+    ASSERT_NO_FATAL_FAILURE(stop_server(server));
+    check_store(server.store, joined(joined(bets, appended), {other}),
+                {{kAgency, first.log_file()}, {kAgency, again.log_file()}, last}, Whole::required);
+}
+
+// 6. Two clients with the same CLI_ID and file started at once: each OPEN
+// fences the earlier opener, so one of them may be refused (ERROR 8), but no
+// bet is stored twice and what either logged as sent is stored.
+TEST_F(Guarantee, TwoClientsWithTheSameIdAndFileAtOnce) {
+    const std::vector<Bet> bets = make_bets(kAgency, 0, kRows);
+    const Env env = with(file_env(agency_file(bets)), "CLI_BATCH_MAXAMOUNT", "10"); // a long upload: they overlap
+    Server server;
+    ASSERT_NO_FATAL_FAILURE(start_server(server, file("bets.csv"), file("server.log"), 1));
+    harness::Process a = start_client(kAgency, server.port, file("client-a.log"), env);
+    harness::Process b = start_client(kAgency, server.port, file("client-b.log"), env);
+    const int codes[] = {a.wait_exit(), b.wait_exit()};
+    std::vector<ClientRun> runs{{kAgency, a.log_file()}, {kAgency, b.log_file()}};
+    RecordProperty("exit_codes", std::to_string(codes[0]) + "," + std::to_string(codes[1]));
+
+    for (std::size_t i = 0; i < 2; ++i) {
+        const std::string& log = runs[i].log;
+        EXPECT_TRUE(codes[i] == 0 || codes[i] == 1) << log << " exited " << codes[i];
+        if (codes[i] != 1) continue;
+        bool fenced = false;
+        for (const auto& line : actions(log, "apuesta_enviada", "fail")) fenced |= line.get("error") == "fenced";
+        EXPECT_TRUE(fenced) << log << " exited 1 without an `apuesta_enviada | result: fail | ... error: fenced` line";
+    }
+    check_store(server.store, bets, runs, Whole::not_required);
+    EXPECT_TRUE(codes[0] == 0 || codes[1] == 0) << "neither client finished the upload";
+    if (codes[0] != 0 && codes[1] != 0) {
+        harness::Process last = start_client(kAgency, server.port, file("client-c.log"), env);
+        EXPECT_EQ(last.wait_exit(), 0) << last.log_file();
+        runs.push_back({kAgency, last.log_file()});
+    }
+    ASSERT_NO_FATAL_FAILURE(stop_server(server));
+    check_store(server.store, bets, runs, Whole::required);
+}
+
+// 7a. Single-bet mode: a second, different single bet of the same agency is
+// a new source (env-<DOCUMENTO>-<NUMERO>) and is stored too.
+TEST_F(Guarantee, TwoDifferentSingleBetsOfOneAgencyAreBothStored) {
+    const std::vector<Bet> bets = make_bets(kAgency, 0, 2);
+    Server server;
+    ASSERT_NO_FATAL_FAILURE(start_server(server, file("bets.csv"), file("server.log"), 2));
+    harness::Process first = start_client(kAgency, server.port, file("client-1.log"), single_bet_env(bets[0]));
+    ASSERT_NO_FATAL_FAILURE(upload_then_stop(first));
+    harness::Process second = start_client(kAgency, server.port, file("client-2.log"), single_bet_env(bets[1]));
+    ASSERT_FALSE(await_line(second.log_file(), "action: apuestas_enviadas \\| result: success", &second).empty());
+    expect_upload_summary(first.log_file(), 1, 0);
+    expect_upload_summary(second.log_file(), 1, 0);
+
+    const Bet other = agency_2_bet();
+    const ClientRun last = finish_with_agency_2(server, file("agency-2.log"), other);
+    EXPECT_EQ(second.wait_exit(), 0) << second.log_file();
+    ASSERT_NO_FATAL_FAILURE(stop_server(server));
+    check_store(server.store, joined(bets, {other}),
+                {{kAgency, first.log_file()}, {kAgency, second.log_file()}, last}, Whole::required);
+}
+
+// 7b. The same single bet run twice is stored once: the second run finds it
+// stored, says so, sends nothing and goes on to its winners.
+TEST_F(Guarantee, TheSameSingleBetTwiceIsStoredOnce) {
+    const Bet bet = make_bets(kAgency, 0, 1).front();
+    const std::string source = "env-" + bet.document + "-" + std::to_string(bet.number);
+    Server server;
+    ASSERT_NO_FATAL_FAILURE(start_server(server, file("bets.csv"), file("server.log"), 2));
+    harness::Process first = start_client(kAgency, server.port, file("client-1.log"), single_bet_env(bet));
+    ASSERT_NO_FATAL_FAILURE(upload_then_stop(first));
+    harness::Process again = start_client(kAgency, server.port, file("client-2.log"), single_bet_env(bet));
+    ASSERT_FALSE(await_line(again.log_file(), "action: apuestas_enviadas \\| result: success", &again).empty());
+    const auto resumed = actions(again.log_file(), "reanudar_fuente", "success");
+    ASSERT_EQ(resumed.size(), 1u) << "the second run must log `reanudar_fuente | result: success`";
+    EXPECT_EQ(resumed.front().get("fuente"), source) << resumed.front().raw;
+    EXPECT_EQ(number_detail(resumed.front(), "almacenadas"), 1) << resumed.front().raw;
+    expect_upload_summary(again.log_file(), 0, 1);
+    EXPECT_TRUE(actions(again.log_file(), "apuesta_enviada").empty()) << "the second run must send nothing";
+
+    const Bet other = agency_2_bet();
+    const ClientRun last = finish_with_agency_2(server, file("agency-2.log"), other);
+    EXPECT_EQ(again.wait_exit(), 0) << again.log_file();
+    ASSERT_NO_FATAL_FAILURE(stop_server(server));
+    check_store(server.store, {bet, other}, {{kAgency, first.log_file()}, {kAgency, again.log_file()}, last},
+                Whole::required);
+}
+
+// 8. A row the server already stored is edited before a re-run: the client
+// refuses (naming the source and how many bets are stored) and sends
+// nothing, not even the rows that were never stored.
+TEST_F(Guarantee, FileChangedInItsStoredPartIsRefused) {
+    const std::vector<Bet> bets = make_bets(kAgency, 0, kRows);
+    const std::string data = agency_file(bets);
+    const std::size_t stored = 3 * kMaxBetsPerFrame;
+    Server server;
+    ASSERT_NO_FATAL_FAILURE(start_server(server, file("bets.csv"), file("server.log"), 1));
+    Proxy proxy(server.port, frozen_budget("agency-1.csv", 3, kMaxBetsPerFrame));
+    harness::Process killed = start_client(kAgency, proxy.port(), file("client-1.log"), file_env(data));
+    ASSERT_NO_FATAL_FAILURE(await_stored_frames(server, 3, kMaxBetsPerFrame, killed));
+    killed.send_signal(SIGKILL);
+    ASSERT_EQ(killed.wait_exit(), 128 + SIGKILL);
+
+    std::vector<Bet> edited = bets;
+    edited[9].number = static_cast<std::uint16_t>((edited[9].number + 1) % 10000); // row 10: stored already
+    write_agency_file(data, edited);
+    const std::string store_before = harness::read_file(server.store);
+
+    harness::Process again = start_client(kAgency, server.port, file("client-2.log"), file_env(data));
+    EXPECT_EQ(again.wait_exit(), 1) << again.log_file();
+    const auto refused = actions(again.log_file(), "reanudar_fuente", "fail");
+    ASSERT_EQ(refused.size(), 1u) << "no `reanudar_fuente | result: fail` line in " << again.log_file();
+    EXPECT_EQ(refused.front().get("fuente"), "agency-1.csv") << refused.front().raw;
+    EXPECT_EQ(number_detail(refused.front(), "almacenadas"), static_cast<long long>(stored)) << refused.front().raw;
+    EXPECT_TRUE(actions(again.log_file(), "apuesta_enviada", "success").empty()) << "the refused run sent bets";
+    EXPECT_EQ(harness::read_file(server.store), store_before) << "the refused run changed the store";
+    ASSERT_NO_FATAL_FAILURE(stop_server(server));
+    check_store(server.store, bets, {{kAgency, killed.log_file()}, {kAgency, again.log_file()}}, Whole::not_required);
+}
+
+// 9. The store's file system is full: the BETS frame gets ERROR 7 (nothing of
+// it stored), the server goes on serving, and once space is freed the
+// client, retrying with back-off, completes.
+TEST_F(Guarantee, DiskFullAnswersStorageFailureAndTheClientCompletesOnceSpaceIsFreed) {
+    Tmpfs tmpfs(file("store"), 1 << 20); // the store and its journal; logs stay outside
+    if (!tmpfs.mounted()) GTEST_SKIP() << "the disk-full case needs a tmpfs of its own: " << tmpfs.why();
+    const std::vector<Bet> bets = make_bets(kAgency, 0, 2000); // ~90 KB of store: fits once space is freed
+    const std::string data = agency_file(bets);
+    Server server;
+    ASSERT_NO_FATAL_FAILURE(start_server(server, file("store/bets.csv"), file("server.log"), 1));
+    // Fill what the server left free (its journal has one page; the empty
+    // store none): its first append then cannot get a page.
+    const std::string filler = file("store/filler");
+    ASSERT_TRUE(fill_file_system(filler)) << "could not fill the tmpfs";
+
+    harness::Process client = start_client(kAgency, server.port, file("client.log"), file_env(data));
+    ASSERT_FALSE(await_line(server.log, "action: store_bets \\| result: fail", &client).empty());
+    ASSERT_FALSE(await_line(client.log_file(),
+                            "action: connection_lost \\| result: in_progress \\|.*error: storage failure", &client)
+                     .empty())
+        << "the client did not get ERROR 7";
+    EXPECT_TRUE(echo_answers(server.port)) << "the server stopped serving after a failed write";
+    ASSERT_EQ(::unlink(filler.c_str()), 0);
+
+    EXPECT_EQ(client.wait_exit(), 0) << client.log_file();
+    EXPECT_FALSE(actions(server.log, "apuesta_recibida", "success").empty());
+    ASSERT_NO_FATAL_FAILURE(stop_server(server));
+    check_store(server.store, bets, {{kAgency, client.log_file()}}, Whole::required);
+}
+
+namespace {
+
+struct BigStore {
+    std::uint64_t bets = 0;
+    std::uint64_t winners = 0;
+    std::uint64_t bytes = 0;
+};
+
+// A store of `repeats` copies of a block of bets of agencies 1..agencies,
+// one winner per block, and a journal (format 2) that vouches for all of it
+// and says every agency is done: the server starts the draw as it starts.
+BigStore write_big_store(const std::string& path, std::uint32_t agencies, std::size_t repeats) {
+    std::string block;
+    BigStore built;
+    for (std::uint32_t agency = 1; agency <= agencies; ++agency) {
+        for (Bet& bet : make_bets(agency, 0, 200)) {
+            if (bet.number == kWinningNumber) bet.number = 7573;
+            if (agency == 1 && built.winners == 0) bet.number = kWinningNumber, built.winners = 1;
+            block += store_line(bet) + "\n";
+            ++built.bets;
+        }
+    }
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    for (std::size_t i = 0; i < repeats; ++i) out.write(block.data(), static_cast<std::streamsize>(block.size()));
+    out.close();
+    if (!out) ADD_FAILURE() << "cannot write " << path;
+    built.bets *= repeats;
+    built.winners *= repeats;
+    built.bytes = static_cast<std::uint64_t>(block.size()) * repeats;
+    std::string journal = "journal 2\nbase " + std::to_string(built.bytes) + "\n";
+    for (std::uint32_t agency = 1; agency <= agencies; ++agency) journal += "done " + std::to_string(agency) + "\n";
+    harness::write_file(path + ".journal", journal);
+    return built;
+}
+
+} // namespace
+
+// 10. SIGTERM while the draw reads a store of 10M bets (~430 MB, hundreds of
+// 1 MiB draw slices): the server exits 0 within 2 s of the signal, with its
+// close lines; started again, it runs the whole draw.
+TEST_F(Guarantee, SigtermDuringABigDrawExitsWithinTwoSecondsAndTheDrawRunsAgain) {
+    constexpr std::uint32_t kAgencies = 5;
+    const std::string store = file("bets.csv");
+    const BigStore built = write_big_store(store, kAgencies, 10000); // 10M bets, as SPEC §6 says
+    ASSERT_EQ(built.bets, 10000000u);
+
+    Server server;
+    ASSERT_NO_FATAL_FAILURE(start_server(server, store, file("server-1.log"), kAgencies));
+    ASSERT_TRUE(actions(server.log, "sorteo").empty())
+        << "the draw was over before the test could signal: the store is too small for this machine";
+    const auto signalled = std::chrono::steady_clock::now();
+    server.process.send_signal(SIGTERM);
+    const int code = server.process.wait_exit();
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - signalled);
+    RecordProperty("sigterm_to_exit_ms", static_cast<int>(took.count()));
+    EXPECT_EQ(code, 0);
+    EXPECT_LT(took.count(), 2000) << "SPEC §6: exit within 2 seconds of SIGTERM, also in the middle of a draw";
+
+    const auto lines = harness::parse_log(server.log);
+    EXPECT_TRUE(harness::with_action(lines, "sorteo").empty()) << "the draw was not running when the signal came";
+    EXPECT_FALSE(harness::with_action(lines, "shutdown", "in_progress").empty());
+    EXPECT_EQ(harness::with_action(lines, "close_socket", "success").size(), 1u) << "the listener's close line";
+    EXPECT_EQ(harness::with_action(lines, "close_file", "success").size(), 2u) << "the store's and the journal's";
+    ASSERT_FALSE(lines.empty());
+    EXPECT_EQ(lines.back().action, "exit") << lines.back().raw;
+    EXPECT_EQ(lines.back().result, "success") << lines.back().raw;
+
+    Server again;
+    ASSERT_NO_FATAL_FAILURE(start_server(again, store, file("server-2.log"), kAgencies));
+    const std::string drawn = await_line(again.log, "action: sorteo \\| result: success", &again.process);
+    ASSERT_FALSE(drawn.empty());
+    const auto draw = harness::parse_action_line(drawn);
+    ASSERT_TRUE(draw);
+    EXPECT_EQ(number_detail(*draw, "apuestas"), static_cast<long long>(built.bets)) << drawn;
+    EXPECT_EQ(number_detail(*draw, "ganadores"), static_cast<long long>(built.winners)) << drawn;
+    ASSERT_NO_FATAL_FAILURE(stop_server(again));
+    EXPECT_EQ(static_cast<std::uint64_t>(std::filesystem::file_size(store)), built.bytes)
+        << "the draw and the stops must leave the store as it was";
+}
