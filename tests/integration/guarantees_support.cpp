@@ -59,7 +59,7 @@ bool send_bytes(int fd, const char* data, std::size_t size) {
     return true;
 }
 
-// Up to `limit` problems, then how many more: one readable failure message.
+// The first few problems and how many there were: one readable failure message.
 class Problems {
 public:
     void add(const std::string& problem) {
@@ -87,7 +87,8 @@ std::size_t bets_frame_size(std::size_t count) { return kRequestHeaderSize + cou
 // ---- data -------------------------------------------------------------------------
 
 std::vector<Bet> make_bets(std::uint32_t agency, std::size_t first, std::size_t count) {
-    static const char* const kFirstNames[] = {"María José", "Juan \"Pepe\"", "Ana", "Zoë", "Luis", "Sofía", "Ñandú"};
+    static const char* const kFirstNames[] = {"María José", "Juan \"Pepe\"", "Ana", "Zoë",
+                                              "Luis", "Sofía", "Ñandú"};
     static const char* const kLastNames[] = {"Núñez", "Pérez, hijo", "O'Brien", "García", "Smith", "Łukasz"};
     std::vector<Bet> bets;
     for (std::size_t i = first; i < first + count; ++i) {
@@ -202,7 +203,8 @@ void check_store(const std::string& store, const std::vector<Bet>& sources, cons
     for (const Bet& bet : sources) {
         const std::string line = store_line(bet);
         ++allowed[line];
-        const auto [entry, fresh] = line_of.emplace(std::make_tuple(bet.agency, bet.document, std::to_string(bet.number)), line);
+        const auto key = std::make_tuple(bet.agency, bet.document, std::to_string(bet.number));
+        const auto [entry, fresh] = line_of.emplace(key, line);
         if (!fresh && entry->second != line)
             ADD_FAILURE() << "test data: two different bets of agency " << bet.agency << " share dni " << bet.document
                           << " and numero " << bet.number << ": a logged bet would be ambiguous";

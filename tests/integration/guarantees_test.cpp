@@ -14,8 +14,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <set>
 
@@ -26,6 +28,21 @@ namespace {
 constexpr std::uint32_t kAgency = 1;
 constexpr std::size_t kRows = 3000; // bets in an agency's file: dozens of frames, still a fast suite
 
+// Where a frozen upload stops: after `frames` BETS frames of `batch` bets.
+struct Freeze {
+    std::size_t frames = 3;
+    std::size_t batch = kMaxBetsPerFrame;
+    std::size_t stored() const { return frames * batch; }
+};
+
+// An upload stopped in the middle (see Guarantee::start_frozen_upload).
+struct FrozenUpload {
+    Freeze freeze;
+    Server server;
+    std::unique_ptr<Proxy> proxy;
+    harness::Process client;
+};
+
 class Guarantee : public ::testing::Test {
 protected:
     std::string file(const std::string& name) const { return dir_.file(name); }
@@ -35,6 +52,11 @@ protected:
         write_agency_file(path, bets);
         return path;
     }
+    // The server (one agency; log server.log) and agency 1's client (`env`;
+    // log client-1.log) behind a proxy that lets through its OPEN and the
+    // frames up to `upload.freeze`, returning once the server stored them:
+    // the upload is stopped in the middle, its connection still up.
+    void start_frozen_upload(FrozenUpload& upload, const Env& env);
 
 private:
     harness::TempDir dir_;
@@ -56,15 +78,26 @@ std::size_t frozen_budget(const std::string& source, std::size_t frames, std::si
     return open_frame_size(source) + frames * bets_frame_size(batch);
 }
 
-// Waits until the server logged the `frames`-th BETS frame of `batch` bets
-// as stored (its `apuesta_recibida` with first = (frames-1) * batch).
-void await_stored_frames(const Server& server, std::size_t frames, std::size_t batch, harness::Process& client) {
-    const std::string line = await_line(server.log,
-                                        "action: apuesta_recibida \\| result: success \\| cantidad: " +
-                                            std::to_string(batch) + " \\|.*\\| first: " +
-                                            std::to_string((frames - 1) * batch) + " \\|",
-                                        &client);
-    ASSERT_FALSE(line.empty()) << "the upload did not reach frame " << frames;
+// The server's line for a BETS frame of `count` bets stored from position `first` on.
+std::string stored_frame_pattern(std::size_t count, std::size_t first) {
+    return "action: apuesta_recibida \\| result: success \\| cantidad: " + std::to_string(count) + " \\|.*\\| first: " +
+           std::to_string(first) + " \\|";
+}
+
+void Guarantee::start_frozen_upload(FrozenUpload& upload, const Env& env) {
+    const Freeze& freeze = upload.freeze;
+    ASSERT_NO_FATAL_FAILURE(start_server(upload.server, file("bets.csv"), file("server.log"), 1));
+    upload.proxy =
+        std::make_unique<Proxy>(upload.server.port, frozen_budget("agency-1.csv", freeze.frames, freeze.batch));
+    upload.client = start_client(kAgency, upload.proxy->port(), file("client-1.log"), env);
+    const std::string last_frame = stored_frame_pattern(freeze.batch, (freeze.frames - 1) * freeze.batch);
+    ASSERT_FALSE(await_line(upload.server.log, last_frame, &upload.client).empty())
+        << "the upload did not reach its freeze";
+}
+
+void sigkill(harness::Process& process) {
+    process.send_signal(SIGKILL);
+    ASSERT_EQ(process.wait_exit(), 128 + SIGKILL) << process.log_file();
 }
 
 // The client's one `apuestas_enviadas | result: success` line (after its upload).
@@ -87,7 +120,8 @@ void expect_upload_summary(const std::string& log, long long sent, long long alr
 // The `almacenadas` of every `abrir_fuente | result: success` the server logged, in order.
 std::vector<long long> opened_at(const std::string& server_log) {
     std::vector<long long> stored;
-    for (const auto& line : actions(server_log, "abrir_fuente", "success")) stored.push_back(number_detail(line, "almacenadas"));
+    for (const auto& line : actions(server_log, "abrir_fuente", "success"))
+        stored.push_back(number_detail(line, "almacenadas"));
     return stored;
 }
 
@@ -115,102 +149,87 @@ Bet agency_2_bet() { return make_bets(2, 0, 1).front(); }
 // again, resumes at the position the server reports and finishes.
 TEST_F(Guarantee, ReconnectAfterTheHandlerIsKilledMidUpload) {
     const std::vector<Bet> bets = make_bets(kAgency, 0, kRows);
-    const std::string data = agency_file(bets);
-    Server server;
-    ASSERT_NO_FATAL_FAILURE(start_server(server, file("bets.csv"), file("server.log"), 1));
-    Proxy proxy(server.port, frozen_budget("agency-1.csv", 3, kMaxBetsPerFrame));
-    harness::Process client = start_client(kAgency, proxy.port(), file("client.log"), file_env(data));
-    ASSERT_NO_FATAL_FAILURE(await_stored_frames(server, 3, kMaxBetsPerFrame, client));
+    FrozenUpload upload;
+    ASSERT_NO_FATAL_FAILURE(start_frozen_upload(upload, file_env(agency_file(bets))));
 
     std::smatch match;
-    const std::string accept = await_line(server.log, R"(action: accept \| result: success \|.*handler_pid: \d+)", nullptr);
+    const std::string accept =
+        await_line(upload.server.log, R"(action: accept \| result: success \|.*handler_pid: \d+)", nullptr);
     ASSERT_TRUE(std::regex_search(accept, match, std::regex(R"(handler_pid: (\d+))"))) << accept;
     const pid_t handler = std::stoi(match[1]);
     ASSERT_EQ(::kill(handler, SIGKILL), 0) << "handler " << handler;
 
-    EXPECT_EQ(client.wait_exit(), 0) << client.log_file();
-    EXPECT_FALSE(await_line(server.log, "action: handler_exit \\| result: fail \\| handler_pid: " +
+    EXPECT_EQ(upload.client.wait_exit(), 0) << upload.client.log_file();
+    EXPECT_FALSE(await_line(upload.server.log, "action: handler_exit \\| result: fail \\| handler_pid: " +
                                             std::to_string(handler) + " ",
-                            &server.process).empty());
-    EXPECT_GE(proxy.connections(), 2u) << "the client never reconnected";
-    EXPECT_EQ(opened_at(server.log), (std::vector<long long>{0, 3 * kMaxBetsPerFrame}))
-        << "the second OPEN must resume after the three stored frames";
-    ASSERT_NO_FATAL_FAILURE(stop_server(server));
-    check_store(server.store, bets, {{kAgency, client.log_file()}}, Whole::required);
+                            &upload.server.process).empty());
+    EXPECT_GE(upload.proxy->connections(), 2u) << "the client never reconnected";
+    EXPECT_EQ(opened_at(upload.server.log), (std::vector<long long>{0, static_cast<long long>(upload.freeze.stored())}))
+        << "the second OPEN must resume after the frames stored before the kill";
+    ASSERT_NO_FATAL_FAILURE(stop_server(upload.server));
+    check_store(upload.server.store, bets, {{kAgency, upload.client.log_file()}}, Whole::required);
 }
 
 // 2. The whole server is SIGKILLed in the middle of the upload and started
 // again on the same store and port: the client reconnects and finishes.
 TEST_F(Guarantee, ServerKilledAndRestartedMidUpload) {
     const std::vector<Bet> bets = make_bets(kAgency, 0, kRows);
-    const std::string data = agency_file(bets);
-    Server first;
-    ASSERT_NO_FATAL_FAILURE(start_server(first, file("bets.csv"), file("server-1.log"), 1));
-    Proxy proxy(first.port, frozen_budget("agency-1.csv", 3, kMaxBetsPerFrame));
-    harness::Process client = start_client(kAgency, proxy.port(), file("client.log"), file_env(data));
-    ASSERT_NO_FATAL_FAILURE(await_stored_frames(first, 3, kMaxBetsPerFrame, client));
+    FrozenUpload upload;
+    ASSERT_NO_FATAL_FAILURE(start_frozen_upload(upload, file_env(agency_file(bets))));
 
-    first.process.send_signal(SIGKILL);
-    ASSERT_EQ(first.process.wait_exit(), 128 + SIGKILL);
+    ASSERT_NO_FATAL_FAILURE(sigkill(upload.server.process));
     Server second;
-    ASSERT_NO_FATAL_FAILURE(start_server(second, first.store, file("server-2.log"), 1, first.port));
+    ASSERT_NO_FATAL_FAILURE(start_server(second, upload.server.store, file("server-2.log"), 1, upload.server.port));
 
-    EXPECT_EQ(client.wait_exit(), 0) << client.log_file();
+    EXPECT_EQ(upload.client.wait_exit(), 0) << upload.client.log_file();
     const auto recover = actions(second.log, "recover", "success");
     ASSERT_EQ(recover.size(), 1u);
     EXPECT_EQ(recover.front().get("journal"), "replayed") << recover.front().raw;
-    EXPECT_EQ(opened_at(second.log), (std::vector<long long>{3 * kMaxBetsPerFrame}))
-        << "the restarted server must resume the source after the three stored frames";
+    EXPECT_EQ(opened_at(second.log), (std::vector<long long>{static_cast<long long>(upload.freeze.stored())}))
+        << "the restarted server must resume the source after the frames stored before the kill";
     ASSERT_NO_FATAL_FAILURE(stop_server(second));
-    check_store(second.store, bets, {{kAgency, client.log_file()}}, Whole::required);
+    check_store(second.store, bets, {{kAgency, upload.client.log_file()}}, Whole::required);
 }
 
 // 3. The client is SIGKILLed in the middle of the upload; the same client
 // run again sends only what is not stored yet.
 TEST_F(Guarantee, ClientKilledMidUploadAndRunAgain) {
     const std::vector<Bet> bets = make_bets(kAgency, 0, kRows);
-    const std::string data = agency_file(bets);
-    Server server;
-    ASSERT_NO_FATAL_FAILURE(start_server(server, file("bets.csv"), file("server.log"), 1));
-    Proxy proxy(server.port, frozen_budget("agency-1.csv", 3, kMaxBetsPerFrame));
-    harness::Process killed = start_client(kAgency, proxy.port(), file("client-1.log"), file_env(data));
-    ASSERT_NO_FATAL_FAILURE(await_stored_frames(server, 3, kMaxBetsPerFrame, killed));
-    killed.send_signal(SIGKILL);
-    ASSERT_EQ(killed.wait_exit(), 128 + SIGKILL);
+    const Env env = file_env(agency_file(bets));
+    FrozenUpload upload;
+    ASSERT_NO_FATAL_FAILURE(start_frozen_upload(upload, env));
+    ASSERT_NO_FATAL_FAILURE(sigkill(upload.client));
 
-    harness::Process again = start_client(kAgency, server.port, file("client-2.log"), file_env(data));
+    harness::Process again = start_client(kAgency, upload.server.port, file("client-2.log"), env);
     EXPECT_EQ(again.wait_exit(), 0) << again.log_file();
-    expect_upload_summary(again.log_file(), kRows - 3 * kMaxBetsPerFrame, 3 * kMaxBetsPerFrame);
-    ASSERT_NO_FATAL_FAILURE(stop_server(server));
-    check_store(server.store, bets, {{kAgency, killed.log_file()}, {kAgency, again.log_file()}}, Whole::required);
+    expect_upload_summary(again.log_file(), kRows - upload.freeze.stored(), upload.freeze.stored());
+    ASSERT_NO_FATAL_FAILURE(stop_server(upload.server));
+    check_store(upload.server.store, bets, {{kAgency, upload.client.log_file()}, {kAgency, again.log_file()}},
+                Whole::required);
 }
 
 // 4. A run with batch.maxAmount 7 is killed part way; the re-run sends
 // frames of 50 from where the first one stopped.
 TEST_F(Guarantee, ReRunWithAnotherBatchMaxAmount) {
-    constexpr std::size_t kFirstBatch = 7, kSecondBatch = 50, kFrames = 5;
+    constexpr std::size_t kSecondBatch = 50;
     const std::vector<Bet> bets = make_bets(kAgency, 0, kRows);
-    const std::string data = agency_file(bets);
-    Server server;
-    ASSERT_NO_FATAL_FAILURE(start_server(server, file("bets.csv"), file("server.log"), 1));
-    Proxy proxy(server.port, frozen_budget("agency-1.csv", kFrames, kFirstBatch));
-    harness::Process killed = start_client(kAgency, proxy.port(), file("client-1.log"),
-                                           with(file_env(data), "CLI_BATCH_MAXAMOUNT", std::to_string(kFirstBatch)));
-    ASSERT_NO_FATAL_FAILURE(await_stored_frames(server, kFrames, kFirstBatch, killed));
-    killed.send_signal(SIGKILL);
-    ASSERT_EQ(killed.wait_exit(), 128 + SIGKILL);
+    const Env env = file_env(agency_file(bets));
+    FrozenUpload upload;
+    upload.freeze = Freeze{5, 7};
+    ASSERT_NO_FATAL_FAILURE(
+        start_frozen_upload(upload, with(env, "CLI_BATCH_MAXAMOUNT", std::to_string(upload.freeze.batch))));
+    ASSERT_NO_FATAL_FAILURE(sigkill(upload.client));
 
-    harness::Process again = start_client(kAgency, server.port, file("client-2.log"),
-                                          with(file_env(data), "CLI_BATCH_MAXAMOUNT", std::to_string(kSecondBatch)));
+    harness::Process again = start_client(kAgency, upload.server.port, file("client-2.log"),
+                                          with(env, "CLI_BATCH_MAXAMOUNT", std::to_string(kSecondBatch)));
     EXPECT_EQ(again.wait_exit(), 0) << again.log_file();
-    expect_upload_summary(again.log_file(), kRows - kFrames * kFirstBatch, kFrames * kFirstBatch);
-    EXPECT_FALSE(await_line(server.log,
-                            "action: apuesta_recibida \\| result: success \\| cantidad: " + std::to_string(kSecondBatch) +
-                                " \\|.*\\| first: " + std::to_string(kFrames * kFirstBatch) + " \\|",
-                            nullptr).empty())
+    expect_upload_summary(again.log_file(), kRows - upload.freeze.stored(), upload.freeze.stored());
+    const std::string resumed_frame = stored_frame_pattern(kSecondBatch, upload.freeze.stored());
+    EXPECT_FALSE(await_line(upload.server.log, resumed_frame, nullptr).empty())
         << "the re-run's first frame must start where the first run stopped, with the new batch size";
-    ASSERT_NO_FATAL_FAILURE(stop_server(server));
-    check_store(server.store, bets, {{kAgency, killed.log_file()}, {kAgency, again.log_file()}}, Whole::required);
+    ASSERT_NO_FATAL_FAILURE(stop_server(upload.server));
+    check_store(upload.server.store, bets, {{kAgency, upload.client.log_file()}, {kAgency, again.log_file()}},
+                Whole::required);
 }
 
 // 5. After a complete upload, rows are appended to the file; the re-run
@@ -329,30 +348,27 @@ TEST_F(Guarantee, TheSameSingleBetTwiceIsStoredOnce) {
 TEST_F(Guarantee, FileChangedInItsStoredPartIsRefused) {
     const std::vector<Bet> bets = make_bets(kAgency, 0, kRows);
     const std::string data = agency_file(bets);
-    const std::size_t stored = 3 * kMaxBetsPerFrame;
-    Server server;
-    ASSERT_NO_FATAL_FAILURE(start_server(server, file("bets.csv"), file("server.log"), 1));
-    Proxy proxy(server.port, frozen_budget("agency-1.csv", 3, kMaxBetsPerFrame));
-    harness::Process killed = start_client(kAgency, proxy.port(), file("client-1.log"), file_env(data));
-    ASSERT_NO_FATAL_FAILURE(await_stored_frames(server, 3, kMaxBetsPerFrame, killed));
-    killed.send_signal(SIGKILL);
-    ASSERT_EQ(killed.wait_exit(), 128 + SIGKILL);
+    FrozenUpload upload;
+    ASSERT_NO_FATAL_FAILURE(start_frozen_upload(upload, file_env(data)));
+    ASSERT_NO_FATAL_FAILURE(sigkill(upload.client));
 
     std::vector<Bet> edited = bets;
     edited[9].number = static_cast<std::uint16_t>((edited[9].number + 1) % 10000); // row 10: stored already
     write_agency_file(data, edited);
-    const std::string store_before = harness::read_file(server.store);
+    const std::string store_before = harness::read_file(upload.server.store);
 
-    harness::Process again = start_client(kAgency, server.port, file("client-2.log"), file_env(data));
+    harness::Process again = start_client(kAgency, upload.server.port, file("client-2.log"), file_env(data));
     EXPECT_EQ(again.wait_exit(), 1) << again.log_file();
     const auto refused = actions(again.log_file(), "reanudar_fuente", "fail");
     ASSERT_EQ(refused.size(), 1u) << "no `reanudar_fuente | result: fail` line in " << again.log_file();
     EXPECT_EQ(refused.front().get("fuente"), "agency-1.csv") << refused.front().raw;
-    EXPECT_EQ(number_detail(refused.front(), "almacenadas"), static_cast<long long>(stored)) << refused.front().raw;
+    EXPECT_EQ(number_detail(refused.front(), "almacenadas"), static_cast<long long>(upload.freeze.stored()))
+        << refused.front().raw;
     EXPECT_TRUE(actions(again.log_file(), "apuesta_enviada", "success").empty()) << "the refused run sent bets";
-    EXPECT_EQ(harness::read_file(server.store), store_before) << "the refused run changed the store";
-    ASSERT_NO_FATAL_FAILURE(stop_server(server));
-    check_store(server.store, bets, {{kAgency, killed.log_file()}, {kAgency, again.log_file()}}, Whole::not_required);
+    EXPECT_EQ(harness::read_file(upload.server.store), store_before) << "the refused run changed the store";
+    ASSERT_NO_FATAL_FAILURE(stop_server(upload.server));
+    check_store(upload.server.store, bets, {{kAgency, upload.client.log_file()}, {kAgency, again.log_file()}},
+                Whole::not_required);
 }
 
 // 9. The store's file system is full: the BETS frame gets ERROR 7 (nothing of
@@ -380,12 +396,19 @@ TEST_F(Guarantee, DiskFullAnswersStorageFailureAndTheClientCompletesOnceSpaceIsF
     ASSERT_EQ(::unlink(filler.c_str()), 0);
 
     EXPECT_EQ(client.wait_exit(), 0) << client.log_file();
-    EXPECT_FALSE(actions(server.log, "apuesta_recibida", "success").empty());
+    expect_upload_summary(client.log_file(), static_cast<long long>(bets.size()), 0);
     ASSERT_NO_FATAL_FAILURE(stop_server(server));
     check_store(server.store, bets, {{kAgency, client.log_file()}}, Whole::required);
 }
 
 namespace {
+
+// Removes the file when the test ends, passed or not: the logs are kept for
+// a post-mortem, hundreds of megabytes of generated store are not.
+struct RemovedAtEnd {
+    std::string path;
+    ~RemovedAtEnd() { std::remove(path.c_str()); }
+};
 
 struct BigStore {
     std::uint64_t bets = 0;
@@ -428,6 +451,7 @@ BigStore write_big_store(const std::string& path, std::uint32_t agencies, std::s
 TEST_F(Guarantee, SigtermDuringABigDrawExitsWithinTwoSecondsAndTheDrawRunsAgain) {
     constexpr std::uint32_t kAgencies = 5;
     const std::string store = file("bets.csv");
+    const RemovedAtEnd remove_store{store};
     const BigStore built = write_big_store(store, kAgencies, 10000); // 10M bets, as SPEC §6 says
     ASSERT_EQ(built.bets, 10000000u);
 
@@ -438,7 +462,8 @@ TEST_F(Guarantee, SigtermDuringABigDrawExitsWithinTwoSecondsAndTheDrawRunsAgain)
     const auto signalled = std::chrono::steady_clock::now();
     server.process.send_signal(SIGTERM);
     const int code = server.process.wait_exit();
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - signalled);
+    const auto took =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - signalled);
     RecordProperty("sigterm_to_exit_ms", static_cast<int>(took.count()));
     EXPECT_EQ(code, 0);
     EXPECT_LT(took.count(), 2000) << "SPEC §6: exit within 2 seconds of SIGTERM, also in the middle of a draw";
