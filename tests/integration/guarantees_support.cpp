@@ -235,7 +235,7 @@ void check_store(const std::string& store, const std::vector<Bet>& sources, cons
             store_problems.add(where + "stored " + std::to_string(count) + " times, " +
                                std::to_string(found->second) + " in the sources: " + line);
     }
-    store_problems.report("the store holds what no agency sent once");
+    store_problems.report("the store holds bets no agency sent, or a bet more often than it was sent");
 
     // Every bet a client logged as sent: exactly once.
     Problems logged_problems;
@@ -271,7 +271,7 @@ void check_store(const std::string& store, const std::vector<Bet>& sources, cons
 
 // ---- the proxy ------------------------------------------------------------------------------
 
-Proxy::Proxy(std::uint16_t upstream, std::size_t first_budget) : upstream_(upstream), first_budget_(first_budget) {
+Proxy::Proxy(std::uint16_t upstream, Budget first) : upstream_(upstream), first_(first) {
     listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
@@ -314,8 +314,8 @@ void Proxy::run() {
         for (std::size_t i = 0; i < links_.size(); ++i) {
             Link& link = links_[i];
             bool open = true;
-            if (fds[2 + 2 * i].revents != 0) open = pump_client(link);
-            if (open && fds[3 + 2 * i].revents != 0) open = pump_server(link);
+            if (fds[2 + 2 * i].revents != 0) open = pump(link.client, link.server, link.to_server);
+            if (open && fds[3 + 2 * i].revents != 0) open = pump(link.server, link.client, link.to_client);
             if (open) continue;
             ::close(link.client);
             ::close(link.server);
@@ -340,33 +340,28 @@ bool Proxy::join(int client) {
         pollfd wake{wake_[0], POLLIN, 0};
         if (::poll(&wake, 1, 10) != 0) return false; // stopping
     }
+    const bool first = accepted_++ == 0;
     Link link;
     link.client = client;
     link.server = server;
-    link.limited = accepted_++ == 0;
-    link.budget = first_budget_;
+    link.to_server = Flow{first, first_.to_server, {}};
+    link.to_client = Flow{first, first_.to_client, {}};
     links_.push_back(std::move(link));
     return true;
 }
 
-// Client to server, within the budget; what is over it stays in `held`.
-bool Proxy::pump_client(Link& link) {
+// Reads what `from` sent and forwards it to `to`, within the flow's budget;
+// what is over it stays held. False when the connection is over.
+bool Proxy::pump(int from, int to, Flow& flow) {
     char buffer[64 * 1024];
-    const ssize_t got = ::recv(link.client, buffer, sizeof buffer, 0);
+    const ssize_t got = ::recv(from, buffer, sizeof buffer, 0);
     if (got <= 0) return got < 0 && errno == EINTR;
-    link.held.append(buffer, static_cast<std::size_t>(got));
-    const std::size_t forward = link.limited ? std::min(link.budget, link.held.size()) : link.held.size();
-    if (forward > 0 && !send_bytes(link.server, link.held.data(), forward)) return false;
-    if (link.limited) link.budget -= forward;
-    link.held.erase(0, forward);
+    flow.held.append(buffer, static_cast<std::size_t>(got));
+    const std::size_t forward = flow.limited ? std::min(flow.budget, flow.held.size()) : flow.held.size();
+    if (forward > 0 && !send_bytes(to, flow.held.data(), forward)) return false;
+    if (flow.limited) flow.budget -= forward;
+    flow.held.erase(0, forward);
     return true;
-}
-
-bool Proxy::pump_server(Link& link) {
-    char buffer[64 * 1024];
-    const ssize_t got = ::recv(link.server, buffer, sizeof buffer, 0);
-    if (got <= 0) return got < 0 && errno == EINTR;
-    return send_bytes(link.client, buffer, static_cast<std::size_t>(got));
 }
 
 // ---- tmpfs ---------------------------------------------------------------------------------------

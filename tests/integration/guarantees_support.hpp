@@ -25,6 +25,8 @@ using Env = std::map<std::string, std::string>;
 // ---- wire sizes (SPEC §5) -------------------------------------------------------
 
 constexpr std::size_t kRequestHeaderSize = 12;
+constexpr std::size_t kReplyHeaderSize = 6;
+constexpr std::size_t kResumeReplySize = kReplyHeaderSize + 8; // + the digest
 constexpr std::size_t kBetRecordSize = 146;
 constexpr std::size_t kMaxBetsPerFrame = 56;
 
@@ -103,15 +105,22 @@ void check_store(const std::string& store, const std::vector<Bet>& sources, cons
 
 // ---- a proxy that freezes the first connection -------------------------------------------
 
+// How many bytes of the first connection the proxy forwards each way.
+struct Budget {
+    std::size_t to_server = 0;
+    std::size_t to_client = 0;
+};
+
 // Listens on 127.0.0.1 and joins each connection to 127.0.0.1:`upstream`
 // (retrying that connect for a while, so a server being restarted is
-// waited for). Of the FIRST connection only `first_budget` client bytes are
-// forwarded; the rest is held back (read, never sent), which stops an upload
-// at a known frame while its connection stays up. Later connections forward
-// everything. Either side closing closes both.
+// waited for). Of the FIRST connection only `first` bytes are forwarded each
+// way; the rest is held back (read, never sent), which stops an upload at a
+// known frame, and can keep its last ACKs from the client, while the
+// connection stays up. Later connections forward everything. Either side
+// closing closes both.
 class Proxy {
 public:
-    Proxy(std::uint16_t upstream, std::size_t first_budget);
+    Proxy(std::uint16_t upstream, Budget first);
     ~Proxy();
     Proxy(const Proxy&) = delete;
     Proxy& operator=(const Proxy&) = delete;
@@ -120,20 +129,24 @@ public:
     std::size_t connections() const { return accepted_; }
 
 private:
-    struct Link {
-        int client = -1;
-        int server = -1;
+    // One direction of a connection: what may still pass, what is held.
+    struct Flow {
         bool limited = false;
         std::size_t budget = 0;
         std::string held;
     };
+    struct Link {
+        int client = -1;
+        int server = -1;
+        Flow to_server;
+        Flow to_client;
+    };
     void run();
     bool join(int client);
-    bool pump_client(Link& link);
-    static bool pump_server(Link& link);
+    static bool pump(int from, int to, Flow& flow);
 
     std::uint16_t upstream_;
-    std::size_t first_budget_;
+    Budget first_;
     int listener_ = -1;
     int wake_[2] = {-1, -1};
     std::uint16_t port_ = 0;

@@ -72,10 +72,13 @@ Env with(Env env, const std::string& name, const std::string& value) {
     return env;
 }
 
-// Bytes a proxy must let through for the client's OPEN of `source` and its
-// first `frames` BETS frames of `batch` bets: the upload then stops there.
-std::size_t frozen_budget(const std::string& source, std::size_t frames, std::size_t batch) {
-    return open_frame_size(source) + frames * bets_frame_size(batch);
+// What a proxy lets through to freeze an upload: to the server the OPEN of
+// `source` and `frames` BETS frames of `batch` bets; to the client the RESUME
+// and the ACKs of all of them but the last. So the server has stored a frame
+// whose ACK the client never gets: after a reconnect it must send it again.
+Budget frozen_budget(const std::string& source, const Freeze& freeze) {
+    return {open_frame_size(source) + freeze.frames * bets_frame_size(freeze.batch),
+            kResumeReplySize + (freeze.frames - 1) * kReplyHeaderSize};
 }
 
 // The server's line for a BETS frame of `count` bets stored from position `first` on.
@@ -84,11 +87,26 @@ std::string stored_frame_pattern(std::size_t count, std::size_t first) {
            std::to_string(first) + " \\|";
 }
 
+// The server's line for a BETS frame acknowledged without storing anything:
+// all its `count` bets, from `first` on, were stored before.
+std::string repeated_frame_pattern(std::size_t count, std::size_t first) {
+    return "action: apuestas_repetidas \\| result: success \\| cantidad: " + std::to_string(count) +
+           " \\|.*\\| first: " + std::to_string(first) + "( |$)";
+}
+
+// The last frame before the freeze was stored but its ACK held back: the
+// client must have sent it again after reconnecting, and `server_log` must
+// show it acknowledged as already stored.
+void expect_last_frame_resent(const std::string& server_log, const Freeze& freeze) {
+    const std::string resent = repeated_frame_pattern(freeze.batch, freeze.stored() - freeze.batch);
+    EXPECT_FALSE(await_line(server_log, resent, nullptr).empty())
+        << "the frame whose ACK was lost must come again and be acknowledged without being stored again";
+}
+
 void Guarantee::start_frozen_upload(FrozenUpload& upload, const Env& env) {
     const Freeze& freeze = upload.freeze;
     ASSERT_NO_FATAL_FAILURE(start_server(upload.server, file("bets.csv"), file("server.log"), 1));
-    upload.proxy =
-        std::make_unique<Proxy>(upload.server.port, frozen_budget("agency-1.csv", freeze.frames, freeze.batch));
+    upload.proxy = std::make_unique<Proxy>(upload.server.port, frozen_budget("agency-1.csv", freeze));
     upload.client = start_client(kAgency, upload.proxy->port(), file("client-1.log"), env);
     const std::string last_frame = stored_frame_pattern(freeze.batch, (freeze.frames - 1) * freeze.batch);
     ASSERT_FALSE(await_line(upload.server.log, last_frame, &upload.client).empty())
@@ -164,6 +182,7 @@ TEST_F(Guarantee, ReconnectAfterTheHandlerIsKilledMidUpload) {
                                             std::to_string(handler) + " ",
                             &upload.server.process).empty());
     EXPECT_GE(upload.proxy->connections(), 2u) << "the client never reconnected";
+    expect_last_frame_resent(upload.server.log, upload.freeze);
     EXPECT_EQ(opened_at(upload.server.log), (std::vector<long long>{0, static_cast<long long>(upload.freeze.stored())}))
         << "the second OPEN must resume after the frames stored before the kill";
     ASSERT_NO_FATAL_FAILURE(stop_server(upload.server));
@@ -187,6 +206,7 @@ TEST_F(Guarantee, ServerKilledAndRestartedMidUpload) {
     EXPECT_EQ(recover.front().get("journal"), "replayed") << recover.front().raw;
     EXPECT_EQ(opened_at(second.log), (std::vector<long long>{static_cast<long long>(upload.freeze.stored())}))
         << "the restarted server must resume the source after the frames stored before the kill";
+    expect_last_frame_resent(second.log, upload.freeze);
     ASSERT_NO_FATAL_FAILURE(stop_server(second));
     check_store(second.store, bets, {{kAgency, upload.client.log_file()}}, Whole::required);
 }
