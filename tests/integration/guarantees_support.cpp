@@ -164,8 +164,9 @@ Env single_bet_env(const Bet& bet) {
             {"NUMERO", std::to_string(bet.number)}};
 }
 
-std::string await_line(const std::string& log, const std::string& pattern, harness::Process* watched) {
-    const auto line = harness::wait_for_line(log, std::regex(pattern), harness::kDeadline, watched);
+std::string await_line(const std::string& log, const std::string& pattern, harness::Process* watched,
+                       harness::Millis deadline) {
+    const auto line = harness::wait_for_line(log, std::regex(pattern), deadline, watched);
     if (line) return *line;
     ADD_FAILURE() << "no line matching /" << pattern << "/ in " << log
                   << (watched && !watched->running() ? " (the process has exited)" : " (deadline)") << ":\n"
@@ -406,8 +407,11 @@ bool fill_file_system(const std::string& path) {
 
 bool echo_answers(std::uint16_t port) {
     const std::string payload = "guarantees: still serving?";
-    std::vector<std::uint8_t> frame = {0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(payload.size())};
-    frame.insert(frame.end(), payload.begin(), payload.end());
+    // type 4 (ECHO), agency 0, first 0, count = payload bytes; then the payload.
+    std::vector<std::uint8_t> frame(kRequestHeaderSize + payload.size(), 0);
+    frame[1] = 4;
+    frame[11] = static_cast<std::uint8_t>(payload.size());
+    std::copy(payload.begin(), payload.end(), frame.begin() + kRequestHeaderSize);
     const int fd = harness::connect_loopback(port);
     if (fd < 0) return false;
     const bool answered = harness::send_all(fd, frame) && harness::receive_exactly(fd, frame.size()) == frame;

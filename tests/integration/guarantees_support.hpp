@@ -71,7 +71,8 @@ Env single_bet_env(const Bet& bet);
 
 // The first line of `log` that matches `pattern`, waiting for it while
 // `watched` runs; "" (and a failure naming the log) when it never comes.
-std::string await_line(const std::string& log, const std::string& pattern, harness::Process* watched);
+std::string await_line(const std::string& log, const std::string& pattern, harness::Process* watched,
+                       harness::Millis deadline = harness::kDeadline);
 // The process's exit code after it was stopped by SIGTERM (0 expected by the caller).
 int stop_client(harness::Process& client);
 
