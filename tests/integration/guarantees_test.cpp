@@ -57,6 +57,10 @@ protected:
     // frames up to `upload.freeze`, returning once the server stored them:
     // the upload is stopped in the middle, its connection still up.
     void start_frozen_upload(FrozenUpload& upload, const Env& env);
+    // After the frozen upload's client was killed: the same client, run
+    // again with `env` (log client-2.log), sends only what is not stored yet
+    // and completes; then the store holds every bet of `bets` exactly once.
+    void run_again_to_the_end(FrozenUpload& upload, const std::vector<Bet>& bets, const Env& env);
 
 private:
     harness::TempDir dir_;
@@ -135,6 +139,16 @@ void expect_upload_summary(const std::string& log, long long sent, long long alr
     EXPECT_EQ(number_detail(summary, "ya_almacenadas"), already_stored) << summary.raw;
 }
 
+void Guarantee::run_again_to_the_end(FrozenUpload& upload, const std::vector<Bet>& bets, const Env& env) {
+    harness::Process again = start_client(kAgency, upload.server.port, file("client-2.log"), env);
+    EXPECT_EQ(again.wait_exit(), 0) << again.log_file();
+    expect_upload_summary(again.log_file(), static_cast<long long>(bets.size() - upload.freeze.stored()),
+                          static_cast<long long>(upload.freeze.stored()));
+    ASSERT_NO_FATAL_FAILURE(stop_server(upload.server));
+    check_store(upload.server.store, bets, {{kAgency, upload.client.log_file()}, {kAgency, again.log_file()}},
+                Whole::required);
+}
+
 // The `almacenadas` of every `abrir_fuente | result: success` the server logged, in order.
 std::vector<long long> opened_at(const std::string& server_log) {
     std::vector<long long> stored;
@@ -143,22 +157,29 @@ std::vector<long long> opened_at(const std::string& server_log) {
     return stored;
 }
 
+// Waits until the client logged the end of its upload.
+void await_upload(harness::Process& client) {
+    ASSERT_FALSE(await_line(client.log_file(), "action: apuestas_enviadas \\| result: success", &client).empty())
+        << "the upload did not finish";
+}
+
 // Waits for the client's upload to end, then stops it (a re-run needs the first run gone).
 void upload_then_stop(harness::Process& client) {
-    const std::string line = await_line(client.log_file(), "action: apuestas_enviadas \\| result: success", &client);
-    ASSERT_FALSE(line.empty()) << "the upload did not finish";
+    ASSERT_NO_FATAL_FAILURE(await_upload(client));
     EXPECT_EQ(stop_client(client), 0) << client.log_file();
 }
 
-// With SERVER_AGENCIES=2, agency 2's single bet is the last DONE: the draw
-// runs and every client waiting for its winners ends. Returns agency 2's run.
-ClientRun finish_with_agency_2(const Server& server, const std::string& log, const Bet& bet) {
-    harness::Process other = start_client(2, server.port, log, single_bet_env(bet));
+Bet agency_2_bet() { return make_bets(2, 0, 1).front(); }
+
+// With SERVER_AGENCIES=2, agency 2's single bet (agency_2_bet) is the last
+// DONE: the draw runs, and `waiting`, which waits for its winners, ends too.
+// Returns agency 2's run.
+ClientRun finish_with_agency_2(const Server& server, const std::string& log, harness::Process& waiting) {
+    harness::Process other = start_client(2, server.port, log, single_bet_env(agency_2_bet()));
     EXPECT_EQ(other.wait_exit(), 0) << log;
+    EXPECT_EQ(waiting.wait_exit(), 0) << waiting.log_file();
     return {2, log};
 }
-
-Bet agency_2_bet() { return make_bets(2, 0, 1).front(); }
 
 } // namespace
 
@@ -219,13 +240,7 @@ TEST_F(Guarantee, ClientKilledMidUploadAndRunAgain) {
     FrozenUpload upload;
     ASSERT_NO_FATAL_FAILURE(start_frozen_upload(upload, env));
     ASSERT_NO_FATAL_FAILURE(sigkill(upload.client));
-
-    harness::Process again = start_client(kAgency, upload.server.port, file("client-2.log"), env);
-    EXPECT_EQ(again.wait_exit(), 0) << again.log_file();
-    expect_upload_summary(again.log_file(), kRows - upload.freeze.stored(), upload.freeze.stored());
-    ASSERT_NO_FATAL_FAILURE(stop_server(upload.server));
-    check_store(upload.server.store, bets, {{kAgency, upload.client.log_file()}, {kAgency, again.log_file()}},
-                Whole::required);
+    run_again_to_the_end(upload, bets, env);
 }
 
 // 4. A run with batch.maxAmount 7 is killed part way; the re-run sends
@@ -239,17 +254,10 @@ TEST_F(Guarantee, ReRunWithAnotherBatchMaxAmount) {
     ASSERT_NO_FATAL_FAILURE(
         start_frozen_upload(upload, with(env, "CLI_BATCH_MAXAMOUNT", std::to_string(upload.freeze.batch))));
     ASSERT_NO_FATAL_FAILURE(sigkill(upload.client));
-
-    harness::Process again = start_client(kAgency, upload.server.port, file("client-2.log"),
-                                          with(env, "CLI_BATCH_MAXAMOUNT", std::to_string(kSecondBatch)));
-    EXPECT_EQ(again.wait_exit(), 0) << again.log_file();
-    expect_upload_summary(again.log_file(), kRows - upload.freeze.stored(), upload.freeze.stored());
+    run_again_to_the_end(upload, bets, with(env, "CLI_BATCH_MAXAMOUNT", std::to_string(kSecondBatch)));
     const std::string resumed_frame = stored_frame_pattern(kSecondBatch, upload.freeze.stored());
     EXPECT_FALSE(await_line(upload.server.log, resumed_frame, nullptr).empty())
         << "the re-run's first frame must start where the first run stopped, with the new batch size";
-    ASSERT_NO_FATAL_FAILURE(stop_server(upload.server));
-    check_store(upload.server.store, bets, {{kAgency, upload.client.log_file()}, {kAgency, again.log_file()}},
-                Whole::required);
 }
 
 // 5. After a complete upload, rows are appended to the file; the re-run
@@ -267,18 +275,16 @@ TEST_F(Guarantee, ReRunAfterRowsWereAppendedSendsOnlyTheNewRows) {
 
     write_agency_file(data, appended, /*append=*/true);
     harness::Process again = start_client(kAgency, server.port, file("client-2.log"), file_env(data));
-    ASSERT_FALSE(await_line(again.log_file(), "action: apuestas_enviadas \\| result: success", &again).empty());
+    ASSERT_NO_FATAL_FAILURE(await_upload(again));
     expect_upload_summary(again.log_file(), kAppended, kRows);
     std::set<std::string> sent_again, new_documents;
     for (const auto& line : actions(again.log_file(), "apuesta_enviada", "success")) sent_again.insert(line.get("dni"));
     for (const Bet& bet : appended) new_documents.insert(bet.document);
     EXPECT_EQ(sent_again, new_documents) << "the re-run must send exactly the appended rows";
 
-    const Bet other = agency_2_bet();
-    const ClientRun last = finish_with_agency_2(server, file("agency-2.log"), other);
-    EXPECT_EQ(again.wait_exit(), 0) << again.log_file();
+    const ClientRun last = finish_with_agency_2(server, file("agency-2.log"), again);
     ASSERT_NO_FATAL_FAILURE(stop_server(server));
-    check_store(server.store, joined(joined(bets, appended), {other}),
+    check_store(server.store, joined(joined(bets, appended), {agency_2_bet()}),
                 {{kAgency, first.log_file()}, {kAgency, again.log_file()}, last}, Whole::required);
 }
 
@@ -324,15 +330,13 @@ TEST_F(Guarantee, TwoDifferentSingleBetsOfOneAgencyAreBothStored) {
     harness::Process first = start_client(kAgency, server.port, file("client-1.log"), single_bet_env(bets[0]));
     ASSERT_NO_FATAL_FAILURE(upload_then_stop(first));
     harness::Process second = start_client(kAgency, server.port, file("client-2.log"), single_bet_env(bets[1]));
-    ASSERT_FALSE(await_line(second.log_file(), "action: apuestas_enviadas \\| result: success", &second).empty());
+    ASSERT_NO_FATAL_FAILURE(await_upload(second));
     expect_upload_summary(first.log_file(), 1, 0);
     expect_upload_summary(second.log_file(), 1, 0);
 
-    const Bet other = agency_2_bet();
-    const ClientRun last = finish_with_agency_2(server, file("agency-2.log"), other);
-    EXPECT_EQ(second.wait_exit(), 0) << second.log_file();
+    const ClientRun last = finish_with_agency_2(server, file("agency-2.log"), second);
     ASSERT_NO_FATAL_FAILURE(stop_server(server));
-    check_store(server.store, joined(bets, {other}),
+    check_store(server.store, joined(bets, {agency_2_bet()}),
                 {{kAgency, first.log_file()}, {kAgency, second.log_file()}, last}, Whole::required);
 }
 
@@ -346,7 +350,7 @@ TEST_F(Guarantee, TheSameSingleBetTwiceIsStoredOnce) {
     harness::Process first = start_client(kAgency, server.port, file("client-1.log"), single_bet_env(bet));
     ASSERT_NO_FATAL_FAILURE(upload_then_stop(first));
     harness::Process again = start_client(kAgency, server.port, file("client-2.log"), single_bet_env(bet));
-    ASSERT_FALSE(await_line(again.log_file(), "action: apuestas_enviadas \\| result: success", &again).empty());
+    ASSERT_NO_FATAL_FAILURE(await_upload(again));
     const auto resumed = actions(again.log_file(), "reanudar_fuente", "success");
     ASSERT_EQ(resumed.size(), 1u) << "the second run must log `reanudar_fuente | result: success`";
     EXPECT_EQ(resumed.front().get("fuente"), source) << resumed.front().raw;
@@ -354,11 +358,9 @@ TEST_F(Guarantee, TheSameSingleBetTwiceIsStoredOnce) {
     expect_upload_summary(again.log_file(), 0, 1);
     EXPECT_TRUE(actions(again.log_file(), "apuesta_enviada").empty()) << "the second run must send nothing";
 
-    const Bet other = agency_2_bet();
-    const ClientRun last = finish_with_agency_2(server, file("agency-2.log"), other);
-    EXPECT_EQ(again.wait_exit(), 0) << again.log_file();
+    const ClientRun last = finish_with_agency_2(server, file("agency-2.log"), again);
     ASSERT_NO_FATAL_FAILURE(stop_server(server));
-    check_store(server.store, {bet, other}, {{kAgency, first.log_file()}, {kAgency, again.log_file()}, last},
+    check_store(server.store, {bet, agency_2_bet()}, {{kAgency, first.log_file()}, {kAgency, again.log_file()}, last},
                 Whole::required);
 }
 
