@@ -609,6 +609,7 @@ TEST_F(HandlerTest, CoordinatorGoneWithRequestInFlightSendsError6) {
     replies_.reset();                     // which goes away without answering
     EXPECT_EQ(receive(6), error_frame(6));
     EXPECT_TRUE(at_eof(client_.get()));
+    client_.reset(); // ends the handler's lingering close
     EXPECT_EQ(wait_for_exit(), std::optional<int>(0));
 }
 
@@ -620,6 +621,7 @@ TEST_F(HandlerTest, CoordinatorGoneDuringBetsSendsError6) {
     replies_.reset();
     EXPECT_EQ(receive(6), error_frame(6));
     EXPECT_TRUE(at_eof(client_.get()));
+    client_.reset(); // ends the handler's lingering close
     EXPECT_EQ(wait_for_exit(), std::optional<int>(0));
 }
 
