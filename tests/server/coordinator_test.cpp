@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -529,6 +531,67 @@ TEST_F(CoordinatorTest, DoneThatCannotBeJournaledIsError7AndNotCounted) {
     EXPECT_FALSE(coordinator().draw_running() || coordinator().draw_done()) << "an unjournaled DONE started the draw";
     EXPECT_EQ(reply_of(done_request(1)), "ACK 0");
     EXPECT_TRUE(coordinator().draw_running() || coordinator().draw_done());
+}
+
+// The store made append-only (chattr +a; needs root and a file system that
+// has the flag): writes still go in, but it can no longer be cut back.
+class AppendOnly {
+public:
+    explicit AppendOnly(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+        active_ = set(true);
+    }
+    ~AppendOnly() {
+        if (active_) {
+            EXPECT_TRUE(set(false)) << "the file stays append-only and cannot be removed";
+        }
+    }
+    AppendOnly(const AppendOnly&) = delete;
+    AppendOnly& operator=(const AppendOnly&) = delete;
+    bool active() const { return active_; }
+
+private:
+    bool set(bool on) {
+        int flags = 0;
+        if (::ioctl(fd_.get(), FS_IOC_GETFLAGS, &flags) != 0) return false;
+        flags = on ? flags | FS_APPEND_FL : flags & ~FS_APPEND_FL;
+        return ::ioctl(fd_.get(), FS_IOC_SETFLAGS, &flags) == 0;
+    }
+    Fd fd_;
+    bool active_ = false;
+};
+
+// The journal line fails and so does cutting the bets back off the store: the
+// store now holds bytes nobody vouches for, and the coordinator refuses every
+// write until a restart, whose recovery cuts them.
+TEST_F(CoordinatorTest, FailedRollbackRefusesWritesUntilARestart) {
+    if (::geteuid() != 0) GTEST_SKIP() << "making a file append-only needs root";
+    make(1);
+    const std::vector<Bet> bets = bets_of(1, 1, 2);
+    const ipc::SourceId id = open_source(1, "a.csv");
+    for (int i = 0; i < 100; ++i) open_source(1, "a.csv"); // a journal longer than the store will be
+    const long long journal_before = file_size(journal_);
+    {
+        AppendOnly append_only(path_);
+        if (!append_only.active()) GTEST_SKIP() << "cannot make the store append-only: " << std::strerror(errno);
+        test_support::StdoutCapture log;
+        {
+            FileSizeLimit limit(static_cast<std::uint64_t>(journal_before) + 4);
+            EXPECT_EQ(reply_of(bets_request(id, 1, 0, bets)), "ERROR 7");
+        }
+        EXPECT_EQ(file_size(path_), static_cast<long long>(store_lines(bets).size())) << "the rollback did not fail";
+        EXPECT_EQ(test_support::lines_with(log.finish(), "action: rollback | result: fail").size(), 1u);
+    }
+    // The files could be written again; this coordinator does not write any more.
+    EXPECT_EQ(reply_of(bets_request(id, 1, 0, bets)), "ERROR 7");
+    EXPECT_EQ(reply_of(open_request(1, "b.csv")), "ERROR 7");
+    EXPECT_EQ(reply_of(done_request(1)), "ERROR 7");
+    EXPECT_EQ(file_size(journal_), journal_before);
+    coordinator_->close();
+    ASSERT_NO_FATAL_FAILURE(make(1));
+    EXPECT_EQ(file_size(path_), 0) << "recovery keeps unvouched bets";
+    EXPECT_EQ(open_source(1, "a.csv"), id);
+    EXPECT_EQ(reply_of(bets_request(id, 1, 0, bets)), "ACK 2");
+    EXPECT_EQ(slurp(path_), store_lines(bets));
 }
 
 // A real full disk: a 64 KiB tmpfs (needs root; skipped otherwise). The
