@@ -223,6 +223,15 @@ TEST(IpcRequestTest, BetsBodyShorterThanItsHashesIsInvalid) {
     EXPECT_EQ(ipc::take_request(hashes_only, request), ipc::Parse::ok);
 }
 
+TEST(IpcRequestTest, BodyOnARequestThatHasNoneIsInvalid) {
+    for (const std::uint16_t type : {2, 3, 4}) { // DONE, WINNERS, ECHO (which handlers answer themselves)
+        SCOPED_TRACE(type);
+        std::string inbox = message(type, 1, 0, 0, "x");
+        ipc::Request request;
+        EXPECT_EQ(ipc::take_request(inbox, request), ipc::Parse::invalid);
+    }
+}
+
 TEST(IpcRequestTest, BadHeaderIsInvalid) {
     const std::vector<std::pair<std::string, std::string>> cases{
         {"unknown type", message(9, 1, 0, 1, "x")},
