@@ -71,6 +71,7 @@ Parse take_request(std::string& inbox, Request& request) {
     if (!header.ok() || length > kMaxBody || length < hashes_size(header.value())) return Parse::invalid;
     const wire::RequestType type = header.value().type;
     if (type != wire::RequestType::bets && type != wire::RequestType::open && length != 0) return Parse::invalid;
+    if (type == wire::RequestType::open && length != header.value().count) return Parse::invalid;
     if (inbox.size() < kRequestHeaderSize + length) return Parse::incomplete;
     request.header = header.value();
     request.source = wire::get_u32(bytes + wire::kRequestHeaderSize);
