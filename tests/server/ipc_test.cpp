@@ -232,6 +232,15 @@ TEST(IpcRequestTest, BodyOnARequestThatHasNoneIsInvalid) {
     }
 }
 
+TEST(IpcRequestTest, OpenBodyOfAnotherLengthThanItsCountIsInvalid) {
+    ipc::Request request;
+    std::string longer = message(5, 1, 0, 3, "agency-1.csv"); // count says 3 bytes of name
+    EXPECT_EQ(ipc::take_request(longer, request), ipc::Parse::invalid);
+    std::string exact = message(5, 1, 0, 12, "agency-1.csv");
+    ASSERT_EQ(ipc::take_request(exact, request), ipc::Parse::ok);
+    EXPECT_EQ(request.name, "agency-1.csv");
+}
+
 TEST(IpcRequestTest, BadHeaderIsInvalid) {
     const std::vector<std::pair<std::string, std::string>> cases{
         {"unknown type", message(9, 1, 0, 1, "x")},
