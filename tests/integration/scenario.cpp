@@ -284,7 +284,7 @@ void verify_server(const std::vector<Agency>& agencies, const Server& server) {
         by_id[agency.id] = &agency;
     }
 
-    // The draw: once, after every batch, before every answer.
+    // The draw: once, after every stored frame, before every answer.
     const auto sorteo = with_action(lines, "sorteo", "success");
     ASSERT_EQ(sorteo.size(), 1u) << "sorteo | result: success lines";
     EXPECT_EQ(with_action(lines, "sorteo").size(), 1u) << "sorteo lines of any result";
