@@ -10,16 +10,18 @@
 // stored count and digest; the probe needs a fresh source, 0 stored), then
 // for each batch takes steady_clock just before the write(2) of the frame and
 // just after the 6-byte reply has been read (write, poll, read: the same
-// calls bin/client makes per batch). Then DONE, like an agency, so the server
-// can run its draw. It logs nothing per bet, so it loads the machine a little
-// less than a real client.
+// calls bin/client makes per batch). Then DONE and WINNERS, like an agency:
+// the server can run its draw, and the probe exits only once the draw is
+// over (the draw runs between poll rounds, and a SIGTERM sent to the server
+// before it ends would cut it short). It logs nothing per bet, so it loads
+// the machine a little less than a real client.
 //
 // Prints one line, `key: value` fields separated by `|`:
 //   probe | agency: N | batches: B | bets: X | p50_us: .. | p90_us: .. |
 //   p99_us: .. | max_us: .. | mean_us: .. | seconds: ..
 // Exit status 0 only if the source was fresh, every batch was ACKed with its
-// own count and DONE was ACKed; 1 otherwise (with the reason on stderr); 2 on
-// bad arguments.
+// own count, DONE was ACKed and WINNERS answered; 1 otherwise (with the reason
+// on stderr); 2 on bad arguments.
 #include "client/bet_source.hpp"
 #include "common/io.hpp"
 #include "common/log.hpp"
@@ -152,6 +154,12 @@ int main(int argc, char** argv) {
     if (!exchange(socket.get(), wire::encode_request(wire::RequestType::done, agency), reply, why))
         return fail("DONE: " + why);
     if (reply.type != wire::ReplyType::ack) return fail("DONE not ACKed");
+    if (!exchange(socket.get(), wire::encode_request(wire::RequestType::winners, agency), reply, why))
+        return fail("WINNERS: " + why);
+    if (reply.type != wire::ReplyType::winners) return fail("WINNERS not answered with WINNERS");
+    std::vector<std::uint8_t> documents(std::size_t{reply.value} * wire::kDocumentSize);
+    if (read_all_watching(socket.get(), documents.data(), documents.size(), -1, kReplyTimeoutMs) != IoStatus::ok)
+        return fail("WINNERS: documents cut short");
 
     double sum = 0;
     for (double value : micros) sum += value;
