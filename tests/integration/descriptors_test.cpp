@@ -66,9 +66,11 @@ TEST(Descriptors, EachHandlerHoldsOnlyItsOwnSocketAndPipes) {
         EXPECT_EQ(targets.size(), 3u) << "handler " << handler << " holds: " << listing;
         EXPECT_EQ(count_prefix(targets, "socket:"), 1u) << listing;
         EXPECT_EQ(count_prefix(targets, "pipe:"), 2u) << listing;
-        for (const std::string& target : targets)
-            if (target.rfind("socket:", 0) == 0)
+        for (const std::string& target : targets) {
+            if (target.rfind("socket:", 0) == 0) {
                 EXPECT_TRUE(sockets_seen.insert(target).second) << "two handlers share " << target;
+            }
+        }
     }
     for (int fd : sockets) ::close(fd);
     scenario::stop_server(server);
