@@ -4,6 +4,20 @@ CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -Isrc -MMD -MP
 LDFLAGS  ?=
 
+# Every core by default. A -j on the command line wins; sub-makes share the
+# top-level make's job slots.
+ifeq ($(MAKELEVEL),0)
+  MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 1)
+endif
+
+# One short line per compile or link ("  CXX  src/common/bet.cpp");
+# make V=1 prints the full commands instead.
+ifeq ($(V),1)
+  say =
+else
+  say = @printf '  %-4s %s\n' '$(1)' '$(2)';
+endif
+
 # make SANITIZE=1 ...: AddressSanitizer + UndefinedBehaviorSanitizer build.
 ifeq ($(SANITIZE),1)
   # GCC 12 reports false -Wmaybe-uninitialized in <regex> under the sanitizers.
@@ -28,41 +42,66 @@ ifeq ($(SANITIZE),1)
   BIN := bin/sanitize
 endif
 
-.PHONY: all build static test unit-test integration-test run clean help
+.PHONY: all build static test unit-test integration-test doc-check run clean help \
+        deps deps-test deps-docker deps-fuzz deps-bench
 all build: $(BIN)/server $(BIN)/client
 
 $(BIN)/server: $(call obj,src/server/main.cpp $(SERVER_SRC) $(COMMON_SRC))
 	@mkdir -p $(@D)
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
+	$(call say,LD,$@)$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
 
 $(BIN)/client: $(call obj,src/client/main.cpp $(CLIENT_SRC) $(COMMON_SRC))
 	@mkdir -p $(@D)
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
+	$(call say,LD,$@)$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
 
 $(BIN)/unit_tests: $(call obj,$(UNIT_SRC) $(SERVER_SRC) $(CLIENT_SRC) $(COMMON_SRC))
 	@mkdir -p $(@D)
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS) -lgtest -lgtest_main -pthread
+	$(call say,LD,$@)$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS) -lgtest -lgtest_main -pthread
 
 $(BIN)/integration_tests: $(call obj,$(INTEG_SRC) $(COMMON_SRC))
 	@mkdir -p $(@D)
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS) -lgtest -lgtest_main -pthread
+	$(call say,LD,$@)$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS) -lgtest -lgtest_main -pthread
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(@D)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
+	$(call say,CXX,$<)$(CXX) $(CXXFLAGS) -c $< -o $@
+
+# System packages (scripts/install-deps.sh owns the list), installed before
+# the first object that needs them is compiled. INSTALL_DEPS=0: only check.
+DEPS_SCRIPT := scripts/install-deps.sh $(if $(filter 0,$(INSTALL_DEPS)),--check)
+deps:
+	@$(DEPS_SCRIPT) ci
+deps-test deps-docker deps-fuzz deps-bench: deps-%:
+	@$(DEPS_SCRIPT) $*
+$(call obj,$(UNIT_SRC) $(INTEG_SRC)): | deps-test
 
 # Static binaries for the FROM-scratch Docker images.
 static:
 	$(MAKE) --no-print-directory BUILD=build/static BIN=bin/static LDFLAGS="-static" bin/static/server bin/static/client
 
+# The test programs, run one after the other once everything is built: the
+# integration tests time real processes and want the cores to themselves.
+run_unit_tests        = $(BIN)/unit_tests
+run_integration_tests = LOTERIA_BIN=$(BIN) $(BIN)/integration_tests
+
 unit-test: $(BIN)/unit_tests
-	$(BIN)/unit_tests
+	$(run_unit_tests)
 
 integration-test: $(BIN)/integration_tests $(BIN)/server $(BIN)/client
-	LOTERIA_BIN=$(BIN) $(BIN)/integration_tests
+	$(run_integration_tests)
 
-test: unit-test integration-test
+test: doc-check $(BIN)/unit_tests $(BIN)/integration_tests $(BIN)/server $(BIN)/client
+	$(run_unit_tests)
+	$(run_integration_tests)
 	@echo "make test: all tests passed"
+
+# The Markdown links of README.md and docs/ stay inside the repository and
+# point at files and headings that exist (the checker is tested on fixtures);
+# make help names every target.
+doc-check:
+	@scripts/check-links.sh
+	@tests/docs/check_links_test.sh
+	@tests/docs/make_help_test.sh
 
 # Local demo: the server and five agencies on loopback; prints each agency's winners.
 run: $(BIN)/server $(BIN)/client
@@ -72,14 +111,41 @@ clean:
 	rm -rf build bin
 
 help:
-	@echo "make [build]        bin/server, bin/client"
-	@echo "make run            server + 5 agencies on loopback, prints the winners"
-	@echo "make test           unit + integration tests (SANITIZE=1 for ASan+UBSan)"
-	@echo "make static         static binaries in bin/static/ (for Docker)"
-	@echo "make fuzz           libFuzzer over the decoders (FUZZ_SECONDS=30)"
-	@echo "make bench          throughput benchmark; make bench-draw: the draw over 10M bets"
-	@echo "make docker-image | docker-compose-up | docker-compose-logs | docker-compose-down | test-docker"
-	@echo "make clean          remove build outputs"
+	@echo "make [all|build]          bin/server and bin/client (needs only g++ and make)"
+	@echo "make run                  server + 5 agencies on loopback, prints each agency's winners"
+	@echo "make test                 doc-check, unit and integration tests (installs GoogleTest first)"
+	@echo "make unit-test            bin/unit_tests only"
+	@echo "make integration-test     bin/integration_tests only (real bin/server and bin/client)"
+	@echo "make doc-check            the Markdown links of README.md and docs/, and that make help lists every target"
+	@echo "make static               static binaries in bin/static/ (for the Docker images)"
+	@echo "make docker-image         images server:latest, client:latest, ncat:local (installs ncat first)"
+	@echo "make docker-compose-up    docker-image, then starts docker-compose-dev.yaml (server + 5 agencies)"
+	@echo "make docker-compose-logs  follows the deployment's logs"
+	@echo "make docker-compose-down  stops it (SIGTERM, 10 s grace) and removes it with its volume"
+	@echo "make test-docker          the Docker end-to-end tests (skipped without a Docker engine)"
+	@echo "make fuzz                 libFuzzer over the decoders for FUZZ_SECONDS (30; installs clang first)"
+	@echo "make fuzz-build           builds the fuzzer and its seed writer only"
+	@echo "make fuzz-toolchain       checks that clang can link libFuzzer + ASan + UBSan"
+	@echo "make bench                throughput benchmark on loopback (BENCH_AGENCIES x BENCH_BETS)"
+	@echo "make bench-draw           the draw alone over BENCH_DRAW_BETS (10M) stored bets"
+	@echo "make deps                 installs every system package any target needs (scripts/install-deps.sh ci)"
+	@echo "make deps-test            installs GoogleTest (libgtest-dev)"
+	@echo "make deps-docker          installs ncat (copied into the echo-probe image)"
+	@echo "make deps-fuzz            installs clang and libclang-rt-14-dev"
+	@echo "make deps-bench           installs strace (for BENCH_STRACE=1)"
+	@echo "make clean                removes build/ and bin/"
+	@echo "make help                 this list"
+	@echo "Variables: SANITIZE=1 (ASan+UBSan build), V=1 (full commands), -jN (default: every core),"
+	@echo "           INSTALL_DEPS=0 (never install packages, only say which are missing)"
 
 -include $(wildcard docker/docker.mk tests/fuzz/fuzz.mk bench/bench.mk)
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Hooks into the included fragments: the packages their targets need
+# (docker/docker.mk runs the docker group itself, after the static build).
+ifeq ($(origin FUZZ_CXX),file)
+fuzz-toolchain: deps-fuzz
+endif
+ifeq ($(BENCH_STRACE),1)
+bench: deps-bench
+endif

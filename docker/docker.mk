@@ -24,7 +24,9 @@ endif
 .PHONY: docker-image docker-compose-up docker-compose-down docker-compose-logs test-docker
 
 # Each image's build context is a tar of exactly its Dockerfile and binary.
+# ncat comes from the host (scripts/install-deps.sh docker installs it).
 docker-image: static
+	@$(DEPS_SCRIPT) docker
 	tar -c docker/server.Dockerfile bin/static/server \
 	  | docker build -f docker/server.Dockerfile -t server:latest -
 	tar -c docker/client.Dockerfile bin/static/client \
@@ -35,8 +37,10 @@ docker-image: static
 docker-compose-up: docker-image
 	$(COMPOSE) -f $(DOCKER_COMPOSE_FILE) up -d
 
-# -v also removes the bet-store volume: the server appends to an existing
-# store, so a kept volume would count the next run's bets twice.
+# -v also removes the bet-store volume, so the next `up` starts a new draw. A
+# kept volume would do no harm: every agency would resume its source with all
+# its bets already stored, send none and get the same winners
+# (tests/docker/kill_mid_upload.sh checks exactly that).
 docker-compose-down:
 	$(COMPOSE) -f $(DOCKER_COMPOSE_FILE) stop -t 10
 	$(COMPOSE) -f $(DOCKER_COMPOSE_FILE) down -v
@@ -44,5 +48,6 @@ docker-compose-down:
 docker-compose-logs:
 	$(COMPOSE) -f $(DOCKER_COMPOSE_FILE) logs -f
 
+# run.sh's own `make docker-image` is a top-level make again (every core).
 test-docker:
-	tests/docker/run.sh
+	env -u MAKEFLAGS -u MAKELEVEL tests/docker/run.sh
