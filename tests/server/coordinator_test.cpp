@@ -26,20 +26,7 @@
 
 namespace {
 
-using coordinator_support::bet;
-using coordinator_support::bets_of;
-using coordinator_support::bets_request;
-using coordinator_support::describe;
-using coordinator_support::digest_of;
-using coordinator_support::documents_of;
-using coordinator_support::done_request;
-using coordinator_support::FileSizeLimit;
-using coordinator_support::finish_draw;
-using coordinator_support::open_request;
-using coordinator_support::resume_digest;
-using coordinator_support::slice;
-using coordinator_support::store_lines;
-using coordinator_support::winners_request;
+using namespace coordinator_support; // the requests, replies and files these tests build
 using test_support::file_size;
 using test_support::slurp;
 using test_support::spit;
