@@ -4,18 +4,24 @@
 //   bench_probe <host:port> <agency> <csv file> [batch size]
 //
 // It reads the agency file with the client's own CSV reader (BetSource: same
-// validation, same skipped rows), encodes every BETS frame up front with the
-// project's codec, then for each batch takes steady_clock just before the
-// write(2) of the frame and just after the 6-byte reply has been read (write,
-// poll, read: the same calls bin/client makes per batch). Then DONE, like an
-// agency, so the server can run its draw. It logs nothing per bet, so it
-// loads the machine a little less than a real client.
+// validation, same skipped rows, same source name), encodes every BETS frame
+// up front with the project's codec (frame i at position i x batch size),
+// OPENs the source like bin/client (protocol v2: OPEN, then RESUME with the
+// stored count and digest; the probe needs a fresh source, 0 stored), then
+// for each batch takes steady_clock just before the write(2) of the frame and
+// just after the 6-byte reply has been read (write, poll, read: the same
+// calls bin/client makes per batch). Then DONE and WINNERS, like an agency:
+// the server can run its draw, and the probe exits only once the draw is
+// over (the draw runs between poll rounds, and a SIGTERM sent to the server
+// before it ends would cut it short). It logs nothing per bet, so it loads
+// the machine a little less than a real client.
 //
 // Prints one line, `key: value` fields separated by `|`:
 //   probe | agency: N | batches: B | bets: X | p50_us: .. | p90_us: .. |
 //   p99_us: .. | max_us: .. | mean_us: .. | seconds: ..
-// Exit status 0 only if every batch was ACKed with its own count and DONE was
-// ACKed; 1 otherwise (with the reason on stderr); 2 on bad arguments.
+// Exit status 0 only if the source was fresh, every batch was ACKed with its
+// own count, DONE was ACKed and WINNERS answered; 1 otherwise (with the reason
+// on stderr); 2 on bad arguments.
 #include "client/bet_source.hpp"
 #include "common/io.hpp"
 #include "common/log.hpp"
@@ -63,6 +69,24 @@ bool exchange(int fd, const wire::Bytes& frame, wire::ReplyHeader& reply, std::s
     return true;
 }
 
+// OPEN the source; false with `why` set unless the server answers RESUME 0
+// (digest 0): the timings must be of bets stored now, not of duplicates.
+bool open_fresh_source(int fd, std::uint32_t agency, const std::string& name, std::string& why) {
+    wire::ReplyHeader reply;
+    if (!exchange(fd, wire::encode_open_frame(agency, name), reply, why)) return false;
+    if (reply.type != wire::ReplyType::resume)
+        return why = "OPEN not answered with RESUME (reply type " + std::to_string(static_cast<int>(reply.type)) +
+                     ", value " + std::to_string(reply.value) + ")",
+               false;
+    std::uint8_t digest[wire::kDigestSize];
+    const IoStatus status = read_all_watching(fd, digest, sizeof digest, -1, kReplyTimeoutMs);
+    if (status != IoStatus::ok) return why = to_string(status), false;
+    if (reply.value != 0 || wire::get_u64(digest) != 0)
+        return why = "source " + name + " already holds " + std::to_string(reply.value) + " bets: use a fresh store",
+               false;
+    return true;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -87,20 +111,17 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> counts;
     std::vector<Bet> bets;
     std::uint64_t total_bets = 0;
-    for (Bet bet; source->next(bet);) {
-        bets.push_back(bet);
-        if (bets.size() == static_cast<std::size_t>(batch_size)) {
-            frames.push_back(wire::encode_bets_frame(agency, frames.size() + 1, bets));
-            counts.push_back(bets.size());
-            total_bets += bets.size();
-            bets.clear();
-        }
-    }
-    if (!bets.empty()) {
-        frames.push_back(wire::encode_bets_frame(agency, frames.size() + 1, bets));
+    const auto add_frame = [&] {
+        frames.push_back(wire::encode_bets_frame(agency, static_cast<std::uint32_t>(total_bets), bets));
         counts.push_back(bets.size());
         total_bets += bets.size();
+        bets.clear();
+    };
+    for (Bet bet; source->next(bet);) {
+        bets.push_back(bet);
+        if (bets.size() == static_cast<std::size_t>(batch_size)) add_frame();
     }
+    if (!bets.empty()) add_frame();
     if (source->read_error()) return fail(std::string("read error on ") + argv[3]);
 
     Fd socket;
@@ -113,9 +134,11 @@ int main(int argc, char** argv) {
     }
     set_no_delay(socket.get());
 
+    std::string why;
+    if (!open_fresh_source(socket.get(), static_cast<std::uint32_t>(agency), source->name(), why))
+        return fail("OPEN: " + why);
     std::vector<double> micros;
     micros.reserve(frames.size());
-    std::string why;
     wire::ReplyHeader reply;
     const auto started = Clock::now();
     for (std::size_t i = 0; i < frames.size(); ++i) {
@@ -131,6 +154,12 @@ int main(int argc, char** argv) {
     if (!exchange(socket.get(), wire::encode_request(wire::RequestType::done, agency), reply, why))
         return fail("DONE: " + why);
     if (reply.type != wire::ReplyType::ack) return fail("DONE not ACKed");
+    if (!exchange(socket.get(), wire::encode_request(wire::RequestType::winners, agency), reply, why))
+        return fail("WINNERS: " + why);
+    if (reply.type != wire::ReplyType::winners) return fail("WINNERS not answered with WINNERS");
+    std::vector<std::uint8_t> documents(std::size_t{reply.value} * wire::kDocumentSize);
+    if (read_all_watching(socket.get(), documents.data(), documents.size(), -1, kReplyTimeoutMs) != IoStatus::ok)
+        return fail("WINNERS: documents cut short");
 
     double sum = 0;
     for (double value : micros) sum += value;

@@ -37,8 +37,10 @@ docker-image: static
 docker-compose-up: docker-image
 	$(COMPOSE) -f $(DOCKER_COMPOSE_FILE) up -d
 
-# -v also removes the bet-store volume: the server appends to an existing
-# store, so a kept volume would count the next run's bets twice.
+# -v also removes the bet-store volume, so the next `up` starts a new draw. A
+# kept volume would do no harm: every agency would resume its source with all
+# its bets already stored, send none and get the same winners
+# (tests/docker/kill_mid_upload.sh checks exactly that).
 docker-compose-down:
 	$(COMPOSE) -f $(DOCKER_COMPOSE_FILE) stop -t 10
 	$(COMPOSE) -f $(DOCKER_COMPOSE_FILE) down -v

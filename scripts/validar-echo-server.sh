@@ -86,7 +86,7 @@ if [[ -z $network ]]; then
 fi
 docker network inspect "$network" >/dev/null 2>&1 || fail "network '$network' does not exist"
 
-# The ECHO frame: type u16 = 4, agency u32 = 0, batch u32 = 0,
+# The ECHO frame: type u16 = 4, agency u32 = 0, first u32 = 0,
 # count u16 = payload bytes, then the payload; all big-endian.
 len=$(LC_ALL=C; printf '%s' "$payload" | wc -c)
 (( len >= 1 && len <= 8192 - 12 )) || fail "payload must be 1..8180 bytes, got $len"

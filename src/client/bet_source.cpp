@@ -2,6 +2,7 @@
 #include "client/bet_source.hpp"
 
 #include "common/csv.hpp"
+#include "common/protocol.hpp"
 #include "common/log.hpp"
 
 std::optional<std::string> bet_from_row(const std::vector<std::string>& fields, std::uint32_t agency, Bet& bet) {
@@ -13,11 +14,20 @@ std::optional<std::string> bet_from_row(const std::vector<std::string>& fields, 
     return std::nullopt;
 }
 
+std::string source_name_for_file(const std::string& path) {
+    std::string name = path.substr(path.rfind('/') + 1);
+    for (char& c : name)
+        if (!wire::is_valid_source_name(std::string_view(&c, 1))) c = '_';
+    if (name.size() > wire::kMaxSourceName) name.erase(0, name.size() - wire::kMaxSourceName);
+    return name.empty() ? "_" : name;
+}
+
 std::optional<BetSource> BetSource::open(const std::string& path, std::uint32_t agency) {
     BetSource source;
     source.file_.open(path, std::ios::binary);
     if (!source.file_) return std::nullopt;
     source.path_ = path;
+    source.name_ = source_name_for_file(path);
     source.agency_ = agency;
     return source;
 }
@@ -26,6 +36,7 @@ BetSource BetSource::single(const Bet& bet) {
     BetSource source;
     source.single_ = bet;
     source.path_ = "(environment)";
+    source.name_ = "env-" + bet.document + "-" + std::to_string(bet.number);
     return source;
 }
 

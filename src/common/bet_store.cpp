@@ -92,42 +92,56 @@ bool store_bets(BetStore& store, const std::vector<Bet>& bets) {
     return store.append(lines);
 }
 
-// Reads 64 KiB at a time, so memory does not grow with the store. Accepts
-// LF and CRLF, skips empty lines and reads a last line without its '\n'.
-LoadResult load_bets(const std::string& path, const std::function<void(const Bet&)>& visit) {
-    LoadResult result;
-    Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!file) {
-        if (errno == ENOENT) return result;
-        return LoadResult{false, 0, 0, errno_text("open")};
-    }
-    std::string buffer;
+StoreScan::StoreScan(const std::string& path) : file_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    if (file_) return;
+    finished_ = true;
+    if (errno != ENOENT) result_ = LoadResult{false, 0, 0, errno_text("open")};
+}
+
+bool StoreScan::fail(LoadResult failure) {
+    result_ = std::move(failure);
+    finished_ = true;
+    file_.reset();
+    return false;
+}
+
+// Accepts LF and CRLF and skips empty lines.
+bool StoreScan::consume_line(std::string_view line, const BetVisitor& visit) {
+    ++line_number_;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) return true;
+    if (!parse_store_line(line, bet_)) return fail(LoadResult{false, result_.bets, line_number_, "malformed store line"});
+    ++result_.bets;
+    visit(bet_);
+    return true;
+}
+
+// Reads 64 KiB at a time, so memory does not grow with the store; a last
+// line without its '\n' is read too.
+bool StoreScan::advance(std::size_t bytes, const BetVisitor& visit) {
     char chunk[1 << 16];
-    Bet bet;
-    std::uint64_t line_number = 0;
-    auto consume_line = [&](std::string_view line) {
-        ++line_number;
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) return true;
-        if (!parse_store_line(line, bet)) {
-            result = LoadResult{false, result.bets, line_number, "malformed store line"};
-            return false;
-        }
-        ++result.bets;
-        visit(bet);
-        return true;
-    };
-    for (;;) {
-        const ssize_t got = ::read(file.get(), chunk, sizeof chunk);
+    for (std::size_t read = 0; !finished_ && read < bytes;) {
+        const ssize_t got = ::read(file_.get(), chunk, sizeof chunk);
         if (got < 0 && errno == EINTR) continue;
-        if (got < 0) return LoadResult{false, result.bets, 0, errno_text("read")};
-        if (got == 0) break;
-        buffer.append(chunk, static_cast<std::size_t>(got));
+        if (got < 0) return fail(LoadResult{false, result_.bets, 0, errno_text("read")});
+        if (got == 0) {
+            finished_ = true;
+            file_.reset();
+            if (!buffer_.empty() && !consume_line(buffer_, visit)) return false;
+            break;
+        }
+        read += static_cast<std::size_t>(got);
+        buffer_.append(chunk, static_cast<std::size_t>(got));
         std::size_t start = 0;
-        for (std::size_t end; (end = buffer.find('\n', start)) != std::string::npos; start = end + 1)
-            if (!consume_line(std::string_view(buffer).substr(start, end - start))) return result;
-        buffer.erase(0, start);
+        for (std::size_t end; (end = buffer_.find('\n', start)) != std::string::npos; start = end + 1)
+            if (!consume_line(std::string_view(buffer_).substr(start, end - start), visit)) return false;
+        buffer_.erase(0, start);
     }
-    if (!buffer.empty() && !consume_line(buffer)) return result;
-    return result;
+    return !finished_;
+}
+
+LoadResult load_bets(const std::string& path, const BetVisitor& visit) {
+    StoreScan scan(path);
+    while (scan.advance(SIZE_MAX, visit)) {}
+    return scan.result();
 }

@@ -53,7 +53,32 @@ struct LoadResult {
     std::uint64_t bad_line = 0; // 1-based line number of the first malformed line
     std::string error;
 };
+using BetVisitor = std::function<void(const Bet&)>;
+
+// Reads the store a slice at a time, so that a caller with other work (the
+// coordinator's poll loop) can stop in between: the draw over ten million
+// bets never holds up a SIGTERM for long.
+class StoreScan {
+public:
+    // A missing file is an empty store; an unreadable one fails at once.
+    explicit StoreScan(const std::string& path);
+    // Reads about `bytes` more and passes every whole bet to `visit`. True
+    // while there is more to read; the result tells how it ended.
+    bool advance(std::size_t bytes, const BetVisitor& visit);
+    const LoadResult& result() const { return result_; }
+
+private:
+    bool consume_line(std::string_view line, const BetVisitor& visit);
+    bool fail(LoadResult failure);
+    Fd file_;
+    bool finished_ = false;
+    std::string buffer_;
+    Bet bet_;
+    std::uint64_t line_number_ = 0;
+    LoadResult result_;
+};
+
 // Streams every bet of the store at `path` to `visit` in file order. The Bet
 // passed is reused between calls (no allocation per line): copy what you keep.
 // A missing file is an empty store.
-LoadResult load_bets(const std::string& path, const std::function<void(const Bet&)>& visit);
+LoadResult load_bets(const std::string& path, const BetVisitor& visit);

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <initializer_list>
 #include <utility>
 
 class Fd {
@@ -36,3 +37,11 @@ public:
 private:
     int fd_ = -1;
 };
+
+// Closes every descriptor from 3 up except those in `keep`, in one system
+// call per gap (close_range): a forked handler drops the coordinator's
+// descriptors - listener, store, every sibling's pipes - at a cost that does
+// not grow with the connections open, and without touching (and so copying)
+// the parent's memory. The Fd objects that owned them must never run their
+// destructors in that process: it ends with _exit().
+void close_descriptors_except(std::initializer_list<int> keep);

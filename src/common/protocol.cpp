@@ -16,6 +16,11 @@ void put_u32(std::uint8_t* out, std::uint32_t value) {
     for (int i = 0; i < 4; ++i) out[i] = static_cast<std::uint8_t>(value >> (24 - 8 * i));
 }
 
+void put_u64(std::uint8_t* out, std::uint64_t value) {
+    put_u32(out, static_cast<std::uint32_t>(value >> 32));
+    put_u32(out + 4, static_cast<std::uint32_t>(value));
+}
+
 std::uint16_t get_u16(const std::uint8_t* in) {
     return static_cast<std::uint16_t>(in[0] << 8 | in[1]);
 }
@@ -23,6 +28,8 @@ std::uint16_t get_u16(const std::uint8_t* in) {
 std::uint32_t get_u32(const std::uint8_t* in) {
     return std::uint32_t{in[0]} << 24 | std::uint32_t{in[1]} << 16 | std::uint32_t{in[2]} << 8 | in[3];
 }
+
+std::uint64_t get_u64(const std::uint8_t* in) { return std::uint64_t{get_u32(in)} << 32 | get_u32(in + 4); }
 
 namespace {
 
@@ -40,13 +47,23 @@ std::string_view get_padded(const std::uint8_t* in, std::size_t width) {
     return end == std::string_view::npos ? std::string_view{} : field.substr(0, end + 1);
 }
 
-bool is_known_request(std::uint16_t type) { return type >= 1 && type <= 4; }
-bool is_known_reply(std::uint16_t type) { return type >= 1 && type <= 4; }
+bool is_known_request(std::uint16_t type) { return type >= 1 && type <= 5; }
+bool is_known_reply(std::uint16_t type) { return type >= 1 && type <= 5; }
+
+constexpr std::uint64_t kFnvBasis = 0xcbf29ce484222325;
+constexpr std::uint64_t kFnvPrime = 0x100000001b3;
+
+Bytes with_header(const RequestHeader& header, std::size_t payload_bytes) {
+    Bytes frame(kRequestHeaderSize + payload_bytes);
+    const auto head = encode_request_header(header);
+    std::copy(head.begin(), head.end(), frame.begin());
+    return frame;
+}
 
 } // namespace
 
 bool RequestHeader::operator==(const RequestHeader& other) const {
-    return type == other.type && agency == other.agency && batch == other.batch &&
+    return type == other.type && agency == other.agency && first == other.first &&
            count == other.count;
 }
 
@@ -60,6 +77,7 @@ const char* to_string(RequestType type) {
     case RequestType::done: return "DONE";
     case RequestType::winners: return "WINNERS";
     case RequestType::echo: return "ECHO";
+    case RequestType::open: return "OPEN";
     }
     return "UNKNOWN";
 }
@@ -69,9 +87,11 @@ const char* to_string(ErrorCode code) {
     case ErrorCode::malformed_frame: return "malformed frame";
     case ErrorCode::invalid_bet: return "invalid bet";
     case ErrorCode::bad_agency: return "bad agency";
-    case ErrorCode::batch_out_of_sequence: return "batch out of sequence";
-    case ErrorCode::agency_done: return "agency already done";
+    case ErrorCode::gap: return "gap";
+    case ErrorCode::draw_held: return "draw held";
     case ErrorCode::shutting_down: return "shutting down";
+    case ErrorCode::storage_failure: return "storage failure";
+    case ErrorCode::fenced: return "fenced";
     }
     return "unknown error";
 }
@@ -79,7 +99,8 @@ const char* to_string(ErrorCode code) {
 std::size_t payload_size(const RequestHeader& header) {
     switch (header.type) {
     case RequestType::bets: return header.count * kBetSize;
-    case RequestType::echo: return header.count;
+    case RequestType::echo:
+    case RequestType::open: return header.count;
     default: return 0;
     }
 }
@@ -88,7 +109,7 @@ std::array<std::uint8_t, kRequestHeaderSize> encode_request_header(const Request
     std::array<std::uint8_t, kRequestHeaderSize> bytes{};
     put_u16(&bytes[0], static_cast<std::uint16_t>(header.type));
     put_u32(&bytes[2], header.agency);
-    put_u32(&bytes[6], header.batch);
+    put_u32(&bytes[6], header.first);
     put_u16(&bytes[10], header.count);
     return bytes;
 }
@@ -102,15 +123,19 @@ Result<RequestHeader> decode_request_header(const std::uint8_t* bytes) {
     case RequestType::bets:
         if (header.count == 0) return {ErrorCode::malformed_frame, "BETS with no bets"};
         if (header.count > kMaxBetsPerFrame) return {ErrorCode::malformed_frame, "frame over 8 KiB"};
-        if (header.batch == 0) return {ErrorCode::malformed_frame, "batch number 0"};
         break;
     case RequestType::done:
     case RequestType::winners:
-        if (header.count != 0 || header.batch != 0)
-            return {ErrorCode::malformed_frame, "count and batch must be 0"};
+        if (header.count != 0 || header.first != 0)
+            return {ErrorCode::malformed_frame, "count and first must be 0"};
         break;
     case RequestType::echo:
         if (header.count > kMaxEchoPayload) return {ErrorCode::malformed_frame, "frame over 8 KiB"};
+        break;
+    case RequestType::open:
+        if (header.first != 0) return {ErrorCode::malformed_frame, "first must be 0"};
+        if (header.count == 0 || header.count > kMaxSourceName)
+            return {ErrorCode::malformed_frame, "source name must be 1 to 64 bytes"};
         break;
     }
     return header;
@@ -157,26 +182,60 @@ Result<Bet> decode_bet(const std::uint8_t* record, std::uint32_t agency) {
     return bet;
 }
 
-Bytes encode_bets_frame(std::uint32_t agency, std::uint32_t batch, const std::vector<Bet>& bets) {
-    const RequestHeader header{RequestType::bets, agency, batch, static_cast<std::uint16_t>(bets.size())};
-    Bytes frame(kRequestHeaderSize + bets.size() * kBetSize);
-    const auto head = encode_request_header(header);
-    std::copy(head.begin(), head.end(), frame.begin());
+std::uint64_t record_hash(const std::uint8_t* record) {
+    std::uint64_t hash = kFnvBasis;
+    for (std::size_t i = 0; i < kBetSize; ++i) hash = (hash ^ record[i]) * kFnvPrime;
+    return hash;
+}
+
+std::uint64_t bet_hash(const Bet& bet) {
+    std::uint8_t record[kBetSize];
+    encode_bet(bet, record);
+    return record_hash(record);
+}
+
+void record_hashes(const std::uint8_t* records, std::size_t count, std::uint64_t* hashes) {
+    std::size_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+        const std::uint8_t* r = records + i * kBetSize;
+        std::uint64_t h0 = kFnvBasis, h1 = kFnvBasis, h2 = kFnvBasis, h3 = kFnvBasis;
+        for (std::size_t b = 0; b < kBetSize; ++b) {
+            h0 = (h0 ^ r[b]) * kFnvPrime;
+            h1 = (h1 ^ r[kBetSize + b]) * kFnvPrime;
+            h2 = (h2 ^ r[2 * kBetSize + b]) * kFnvPrime;
+            h3 = (h3 ^ r[3 * kBetSize + b]) * kFnvPrime;
+        }
+        hashes[i] = h0, hashes[i + 1] = h1, hashes[i + 2] = h2, hashes[i + 3] = h3;
+    }
+    for (; i < count; ++i) hashes[i] = record_hash(records + i * kBetSize);
+}
+
+bool is_valid_source_name(std::string_view name) {
+    if (name.empty() || name.size() > kMaxSourceName) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+               c == '_' || c == '-';
+    });
+}
+
+Bytes encode_bets_frame(std::uint32_t agency, std::uint32_t first, const std::vector<Bet>& bets) {
+    Bytes frame = with_header({RequestType::bets, agency, first, static_cast<std::uint16_t>(bets.size())},
+                              bets.size() * kBetSize);
     for (std::size_t i = 0; i < bets.size(); ++i)
         encode_bet(bets[i], &frame[kRequestHeaderSize + i * kBetSize]);
     return frame;
 }
 
-Bytes encode_request(RequestType type, std::uint32_t agency) {
-    const auto head = encode_request_header(RequestHeader{type, agency, 0, 0});
-    return Bytes(head.begin(), head.end());
+Bytes encode_open_frame(std::uint32_t agency, std::string_view source) {
+    Bytes frame = with_header({RequestType::open, agency, 0, static_cast<std::uint16_t>(source.size())}, source.size());
+    std::copy(source.begin(), source.end(), frame.begin() + kRequestHeaderSize);
+    return frame;
 }
 
+Bytes encode_request(RequestType type, std::uint32_t agency) { return with_header({type, agency, 0, 0}, 0); }
+
 Bytes encode_echo_frame(std::string_view payload) {
-    const auto head = encode_request_header(
-        RequestHeader{RequestType::echo, 0, 0, static_cast<std::uint16_t>(payload.size())});
-    Bytes frame(kRequestHeaderSize + payload.size());
-    std::copy(head.begin(), head.end(), frame.begin());
+    Bytes frame = with_header({RequestType::echo, 0, 0, static_cast<std::uint16_t>(payload.size())}, payload.size());
     std::copy(payload.begin(), payload.end(), frame.begin() + kRequestHeaderSize);
     return frame;
 }
@@ -206,6 +265,13 @@ Bytes encode_winners_reply(const std::vector<std::string>& documents) {
     reply.resize(kReplyHeaderSize + documents.size() * kDocumentSize);
     for (std::size_t i = 0; i < documents.size(); ++i)
         put_padded(&reply[kReplyHeaderSize + i * kDocumentSize], kDocumentSize, documents[i]);
+    return reply;
+}
+
+Bytes encode_resume_reply(std::uint32_t stored, Digest digest) {
+    Bytes reply = encode_reply(ReplyType::resume, stored);
+    reply.resize(kReplyHeaderSize + kDigestSize);
+    put_u64(&reply[kReplyHeaderSize], digest);
     return reply;
 }
 

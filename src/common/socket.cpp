@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 
 std::optional<Endpoint> parse_endpoint(const std::string& text) {
@@ -120,4 +121,21 @@ Fd connect_tcp(const Endpoint& endpoint, int abort_fd, std::string& error) {
 void set_no_delay(int socket_fd) {
     const int on = 1;
     ::setsockopt(socket_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
+void close_lingering(Fd& socket, int timeout_ms, std::size_t max_bytes) {
+    if (!socket) return;
+    ::shutdown(socket.get(), SHUT_WR);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    char discard[4096];
+    for (std::size_t drained = 0; drained < max_bytes;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd readable{socket.get(), POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) <= 0) break;
+        const ssize_t got = ::read(socket.get(), discard, sizeof discard);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+        if (got <= 0) break; // EOF: the peer has read our reply and closed
+        drained += static_cast<std::size_t>(got);
+    }
+    socket.reset();
 }

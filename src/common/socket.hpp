@@ -3,6 +3,7 @@
 
 #include "common/fd.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,3 +33,9 @@ Fd connect_tcp(const Endpoint& endpoint, int abort_fd, std::string& error);
 
 // Low latency for small request/reply frames (Nagle off).
 void set_no_delay(int socket_fd);
+
+// "Reply, then close" done so the reply survives: a socket closed with unread
+// input makes the kernel send a reset, which can destroy the last reply before
+// the peer reads it. So: shut down the sending side, read and discard what the
+// peer already sent (at most `max_bytes`, for at most `timeout_ms`), then close.
+void close_lingering(Fd& socket, int timeout_ms, std::size_t max_bytes);

@@ -1,7 +1,8 @@
 // The coordinator's decisions: the only owner of the bet store, its journal
-// and the shared state (last batch per agency, agencies done, the draw's
-// winners). No sockets and no poll: ipc::Request in, ipc::Reply out; the
-// server process feeds it from its poll loop.
+// and the shared state (every source with its stored bets, digest and
+// current opener; the agencies that are done; the draw's winners). No
+// sockets and no poll: ipc::Request in, ipc::Reply out; the server process
+// feeds it from its poll loop.
 #pragma once
 
 #include "common/bet_store.hpp"
@@ -13,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 class Coordinator {
@@ -20,37 +22,58 @@ public:
     struct Options {
         std::uint32_t agencies = 0;
         std::string store_path;
-        bool fsync = false; // fsync store and journal before every ACK
+        bool fsync = false; // fsync store and journal before every reply that changed them
     };
 
     // Opens the store and its journal and recovers from a crash: the journal
     // restores the state, the store is cut to the length the journal vouches
-    // for, and the draw runs at once if every agency was already done.
+    // for, and the draw starts at once if every agency was already done.
     static std::optional<Coordinator> open(const Options& options, std::string& error);
 
-    // The reply to `request`, or nothing when it must wait: WINNERS before
-    // the draw (the caller parks it and asks winners_reply() once draw_done()).
-    std::optional<ipc::Reply> handle(const ipc::Request& request);
+    // A number for a new connection, greater than any journaled before: the
+    // fencing token of every OPEN that connection sends.
+    std::uint64_t new_connection() { return ++last_connection_; }
 
+    // The reply to `request` from `connection`, or nothing when it must
+    // wait: WINNERS before the draw has finished (the caller parks it and
+    // asks winners_reply() once draw_done()).
+    std::optional<ipc::Reply> handle(const ipc::Request& request, std::uint64_t connection);
+
+    // The draw reads the store a slice at a time between the caller's poll
+    // rounds: advance_draw() while draw_running(), until draw_done().
+    bool draw_running() const { return draw_.has_value(); }
+    void advance_draw();
     bool draw_done() const { return draw_done_; }
-    // After the draw: `agency`'s winning documents only, or ERROR 6 when the
+    // After the draw: `agency`'s winning documents only, or ERROR 7 when the
     // draw could not read the store (never a partial list).
     ipc::Reply winners_reply(std::uint32_t agency) const;
     void close(); // the store and the journal
 
 private:
-    Coordinator(const Options& options, BetStore store, Journal journal, const RecoveredState& state);
-    ipc::Reply store_batch(const ipc::Request& request);
+    Coordinator(const Options& options, BetStore store, Journal journal, RecoveredState state);
+    ipc::Reply open_source(const ipc::Request& request, std::uint64_t connection);
+    ipc::Reply store_bets(const ipc::Request& request, std::uint64_t connection);
     ipc::Reply mark_done(std::uint32_t agency);
+    bool write_bets(ipc::SourceId id, const SourceState& after, std::string_view lines);
+    bool journal_durably(std::uint64_t rollback_to);
+    template <typename File>
+    void roll_back(File& file, std::uint64_t length);
     bool all_done() const;
-    void run_draw();
+    bool draw_started() const { return draw_running() || draw_done_; }
+    void start_draw();
+    void finish_draw();
 
     Options options_;
     BetStore store_;
     Journal journal_;
-    std::map<std::uint32_t, std::uint32_t> last_batch_; // agency -> last stored batch number
+    std::vector<SourceState> sources_; // indexed by ipc::SourceId
+    std::map<std::pair<std::uint32_t, std::string>, ipc::SourceId> source_ids_; // (agency, name) -> id
     std::set<std::uint32_t> done_;
+    std::uint64_t last_connection_ = 0;
+    std::optional<StoreScan> draw_; // while the draw reads the store
+    std::uint64_t draw_started_ms_ = 0;
     bool draw_done_ = false;
     bool draw_failed_ = false; // the store could not be read back
+    bool writable_ = true;     // false once a rollback failed: ERROR 7 until a restart
     std::map<std::uint32_t, std::vector<std::string>> winners_; // agency -> documents
 };

@@ -15,7 +15,9 @@ using wire::RequestType;
 
 namespace {
 
-constexpr int kGoodbyeTimeoutMs = 500; // for the last ERROR 6, within the shutdown deadline
+constexpr int kGoodbyeTimeoutMs = 500;      // for the last ERROR 6, within the shutdown deadline
+constexpr int kLingerMs = 500;              // reading what a client sent after our final ERROR
+constexpr std::size_t kLingerBytes = 64 * 1024;
 
 } // namespace
 
@@ -29,6 +31,7 @@ Handler::Handler(HandlerSetup setup) : setup_(std::move(setup)) {
 
 int Handler::run() {
     while (serve_frame() == Next::keep_going) {}
+    if (linger_) close_lingering(setup_.client, kLingerMs, kLingerBytes);
     setup_.client.reset();
     log_action(LogLevel::info, "close_socket", Outcome::success,
                {{"peer", setup_.peer}, {"agencia", bound_agency_}});
@@ -47,12 +50,12 @@ Handler::Next Handler::serve_frame() {
     if (!header.ok()) {
         log_action(LogLevel::warning, "receive_frame", Outcome::fail,
                    {{"peer", setup_.peer}, {"error", header.reason()}});
-        send(wire::encode_error(ErrorCode::malformed_frame));
-        return Next::close; // we cannot know where the next frame would start
+        return send_and_close(ErrorCode::malformed_frame); // where would the next frame start?
     }
     std::vector<std::uint8_t> payload;
     if (read_payload(header.value(), payload) == Next::close) return Next::close;
     switch (header.value().type) {
+    case RequestType::open: return on_open(header.value(), payload);
     case RequestType::bets: return on_bets(header.value(), payload);
     case RequestType::done:
     case RequestType::winners: return on_done_or_winners(header.value());
@@ -71,50 +74,93 @@ Handler::Next Handler::read_payload(const wire::RequestHeader& header, std::vect
     return report_io(status == IoStatus::closed ? IoStatus::truncated : status, "read_payload");
 }
 
-// Decoding and validation happen here, in parallel across handlers: an
-// invalid batch is answered ERROR 2 without reaching the coordinator, and a
-// valid one reaches it already rendered as store lines.
+// OPEN names the source the next BETS feed; the coordinator answers RESUME
+// with what it already holds of it.
+Handler::Next Handler::on_open(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload) {
+    if (!agency_allowed(header)) return refuse(ErrorCode::bad_agency, header);
+    const std::string_view name(reinterpret_cast<const char*>(payload.data()), payload.size());
+    if (!wire::is_valid_source_name(name)) {
+        log_action(LogLevel::warning, "abrir_fuente", Outcome::fail,
+                   {{"peer", setup_.peer}, {"agencia", header.agency}, {"error", "bad source name"}});
+        return send_and_close(ErrorCode::malformed_frame);
+    }
+    request_.header = header;
+    request_.name.assign(name);
+    ipc::Reply reply;
+    if (!ask_coordinator(reply)) return Next::close;
+    const auto answer = wire::decode_reply_header(reply.frame.data()).value();
+    if (answer.type == wire::ReplyType::resume) {
+        source_ = reply.source;
+        source_name_.assign(name);
+        log_action(LogLevel::info, "abrir_fuente", Outcome::success,
+                   {{"agencia", header.agency}, {"fuente", source_name_}, {"almacenadas", answer.value}});
+    } else {
+        log_action(LogLevel::warning, "abrir_fuente", Outcome::fail,
+                   {{"agencia", header.agency}, {"fuente", name},
+                    {"error", to_string(static_cast<ErrorCode>(answer.value))}});
+    }
+    return send(reply.frame);
+}
+
+// Decoding, validation and hashing happen here, in parallel across handlers:
+// an invalid frame is answered ERROR 2 without reaching the coordinator, and
+// a valid one reaches it as store lines with one hash per bet.
 Handler::Next Handler::on_bets(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload) {
+    if (!source_) {
+        log_action(LogLevel::warning, "apuesta_recibida", Outcome::fail,
+                   {{"cantidad", header.count}, {"agencia", header.agency}, {"error", "BETS before OPEN"}});
+        return send_and_close(ErrorCode::malformed_frame);
+    }
     if (!agency_allowed(header)) return refuse(ErrorCode::bad_agency, header);
     const auto bets = wire::decode_bets(header, payload.data());
     if (!bets.ok()) {
         log_action(LogLevel::warning, "apuesta_recibida", Outcome::fail,
-                   {{"cantidad", header.count}, {"agencia", header.agency}, {"lote", header.batch},
-                    {"error", bets.reason()}});
+                   {{"cantidad", header.count}, {"agencia", header.agency}, {"fuente", source_name_},
+                    {"first", header.first}, {"error", bets.reason()}});
         return send(wire::encode_error(bets.error()));
     }
-    lines_.clear();
-    for (const Bet& bet : bets.value()) append_store_line(lines_, bet);
+    request_.header = header;
+    request_.source = *source_;
+    request_.hashes.resize(header.count);
+    wire::record_hashes(payload.data(), header.count, request_.hashes.data());
+    request_.lines.clear();
+    for (const Bet& bet : bets.value()) append_store_line(request_.lines, bet);
     ipc::Reply reply;
-    if (!ask_coordinator(header, lines_, reply)) return Next::close;
-
-    // All lines of one batch leave in as few writes as possible, and before
-    // the ACK: the client cannot say DONE before its bets are logged.
-    LogBatch log;
-    const auto answer = wire::decode_reply_header(reply.frame.data());
-    if (answer.value().type == wire::ReplyType::ack && reply.outcome == ipc::Outcome::stored) {
-        for (const Bet& bet : bets.value())
-            log.add(LogLevel::info, "apuesta_almacenada", Outcome::success,
-                    {{"dni", bet.document}, {"numero", bet.number}});
-        log.add(LogLevel::info, "apuesta_recibida", Outcome::success,
-                {{"cantidad", header.count}, {"agencia", header.agency}, {"lote", header.batch}});
-    } else if (answer.value().type == wire::ReplyType::ack) {
-        log.add(LogLevel::info, "lote_repetido", Outcome::success,
-                {{"cantidad", header.count}, {"agencia", header.agency}, {"lote", header.batch}});
-    } else {
-        const auto code = static_cast<ErrorCode>(answer.value().value);
-        log.add(LogLevel::warning, "apuesta_recibida", Outcome::fail,
-                {{"cantidad", header.count}, {"agencia", header.agency}, {"lote", header.batch},
-                 {"error", to_string(code)}});
-    }
-    log.flush();
+    if (!ask_coordinator(reply)) return Next::close;
+    log_bets_reply(header, bets.value(), reply);
     return send(reply.frame);
+}
+
+// All lines of one frame leave in as few writes as possible, and before the
+// ACK: the client cannot say DONE before its bets are logged. Only the bets
+// stored now are logged as stored: a straddling frame's head was stored before.
+void Handler::log_bets_reply(const wire::RequestHeader& header, const std::vector<Bet>& bets, const ipc::Reply& reply) {
+    LogBatch log;
+    const auto answer = wire::decode_reply_header(reply.frame.data()).value();
+    const std::size_t repeated = header.count - reply.stored_now;
+    if (answer.type == wire::ReplyType::ack && reply.stored_now > 0) {
+        for (std::size_t i = repeated; i < bets.size(); ++i)
+            log.add(LogLevel::info, "apuesta_almacenada", Outcome::success,
+                    {{"dni", bets[i].document}, {"numero", bets[i].number}});
+        log.add(LogLevel::info, "apuesta_recibida", Outcome::success,
+                {{"cantidad", reply.stored_now}, {"agencia", header.agency}, {"fuente", source_name_},
+                 {"first", header.first + repeated}, {"repetidas", repeated}});
+    } else if (answer.type == wire::ReplyType::ack) {
+        log.add(LogLevel::info, "apuestas_repetidas", Outcome::success,
+                {{"cantidad", header.count}, {"agencia", header.agency}, {"fuente", source_name_},
+                 {"first", header.first}});
+    } else {
+        log.add(LogLevel::warning, "apuesta_recibida", Outcome::fail,
+                {{"cantidad", header.count}, {"agencia", header.agency}, {"fuente", source_name_},
+                 {"first", header.first}, {"error", to_string(static_cast<ErrorCode>(answer.value))}});
+    }
 }
 
 Handler::Next Handler::on_done_or_winners(const wire::RequestHeader& header) {
     if (!agency_allowed(header)) return refuse(ErrorCode::bad_agency, header);
+    request_.header = header;
     ipc::Reply reply;
-    if (!ask_coordinator(header, {}, reply)) return Next::close;
+    if (!ask_coordinator(reply)) return Next::close;
     const auto answer = wire::decode_reply_header(reply.frame.data()).value();
     if (header.type == RequestType::winners && answer.type == wire::ReplyType::winners)
         log_action(LogLevel::info, "ganadores_enviados", Outcome::success,
@@ -147,12 +193,13 @@ bool Handler::agency_allowed(const wire::RequestHeader& header) {
     return header.agency == bound_agency_;
 }
 
-bool Handler::ask_coordinator(const wire::RequestHeader& header, const std::string& lines, ipc::Reply& reply) {
-    IoStatus status = ipc::send_request(setup_.to_coordinator.get(), header, lines);
+bool Handler::ask_coordinator(ipc::Reply& reply) {
+    IoStatus status = ipc::send_request(setup_.to_coordinator.get(), request_);
     // Only WINNERS can wait long (until the draw); the rest is answered at once.
-    if (status == IoStatus::ok && header.type == RequestType::winners && !coordinator_answers_first()) {
+    const RequestType type = request_.header.type;
+    if (status == IoStatus::ok && type == RequestType::winners && !coordinator_answers_first()) {
         log_action(LogLevel::info, "client_left", Outcome::success,
-                   {{"peer", setup_.peer}, {"waiting_for", to_string(header.type)}});
+                   {{"peer", setup_.peer}, {"waiting_for", to_string(type)}});
         return false;
     }
     if (status == IoStatus::ok) status = ipc::receive_reply(setup_.from_coordinator.get(), reply);
@@ -162,7 +209,8 @@ bool Handler::ask_coordinator(const wire::RequestHeader& header, const std::stri
     log_action(LogLevel::warning, "coordinator", Outcome::fail,
                {{"peer", setup_.peer}, {"error", to_string(status)}});
     const wire::Bytes goodbye = wire::encode_error(ErrorCode::shutting_down);
-    (void)write_all_watching(setup_.client.get(), goodbye.data(), goodbye.size(), -1, kGoodbyeTimeoutMs);
+    linger_ = write_all_watching(setup_.client.get(), goodbye.data(), goodbye.size(), -1, kGoodbyeTimeoutMs) ==
+              IoStatus::ok;
     return false;
 }
 
@@ -211,4 +259,10 @@ Handler::Next Handler::refuse(ErrorCode code, const wire::RequestHeader& header)
                {{"cantidad", header.count}, {"agencia", header.agency},
                 {"agencia_conexion", bound_agency_}, {"error", to_string(code)}});
     return send(wire::encode_error(code));
+}
+
+// ERROR 1 (and the last ERROR 6): the reply, then a lingering close.
+Handler::Next Handler::send_and_close(ErrorCode code) {
+    linger_ = send(wire::encode_error(code)) == Next::keep_going;
+    return Next::close;
 }

@@ -1,7 +1,7 @@
 // A connection handler: the forked process that owns one client socket. It
-// turns wire frames into bets and bets into store lines, asks the coordinator
-// over its pipes, logs what happened and relays the reply. It never touches
-// the store or any shared state.
+// turns wire frames into bets and bets into store lines (and their hashes),
+// asks the coordinator over its pipes, logs what happened and relays the
+// reply. It never touches the store or any shared state.
 #pragma once
 
 #include "common/fd.hpp"
@@ -9,6 +9,7 @@
 #include "server/ipc.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,17 +34,23 @@ private:
 
     Next serve_frame();
     Next read_payload(const wire::RequestHeader& header, std::vector<std::uint8_t>& payload);
+    Next on_open(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload);
     Next on_bets(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload);
+    void log_bets_reply(const wire::RequestHeader& header, const std::vector<Bet>& bets, const ipc::Reply& reply);
     Next on_done_or_winners(const wire::RequestHeader& header);
     Next on_echo(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload);
     bool agency_allowed(const wire::RequestHeader& header);
-    bool ask_coordinator(const wire::RequestHeader& header, const std::string& lines, ipc::Reply& reply);
+    bool ask_coordinator(ipc::Reply& reply);
     bool coordinator_answers_first();
     Next report_io(IoStatus status, const char* what);
     Next send(const wire::Bytes& frame);
     Next refuse(wire::ErrorCode code, const wire::RequestHeader& header);
+    Next send_and_close(wire::ErrorCode code);
 
     HandlerSetup setup_;
-    std::uint32_t bound_agency_ = 0; // the first agency this connection named
-    std::string lines_;              // store lines of the current batch (reused)
+    std::uint32_t bound_agency_ = 0;     // the first agency this connection named
+    std::optional<ipc::SourceId> source_; // the source the last OPEN named
+    std::string source_name_;            // its name, for logs
+    ipc::Request request_;               // the request to the coordinator (buffers reused)
+    bool linger_ = false;                // a final ERROR was sent: close without a reset
 };

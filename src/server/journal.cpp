@@ -3,69 +3,87 @@
 
 #include "common/io.hpp"
 #include "common/log.hpp"
+#include "common/protocol.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <charconv>
 #include <climits>
-#include <cstdint>
 #include <string_view>
 
 namespace {
 
-// Splits `line` into its first word and up to three decimal numbers (digits
-// only: "-1" is not a number here).
-bool split_numbers(std::string_view line, std::string_view& kind, std::uint64_t (&numbers)[3], int& count) {
-    std::size_t space = line.find(' ');
-    kind = line.substr(0, space);
-    count = 0;
-    while (space != std::string_view::npos) {
-        line.remove_prefix(space + 1);
-        space = line.find(' ');
-        const std::string_view word = line.substr(0, space);
-        if (count == 3 || word.empty()) return false;
-        const char* last = word.data() + word.size();
-        const auto [end, status] = std::from_chars(word.data(), last, numbers[count++]);
-        if (status != std::errc{} || end != last) return false;
-    }
-    return true;
+constexpr std::string_view kHeader = "journal 2";
+
+// The words of one line, split on single spaces.
+std::vector<std::string_view> words_of(std::string_view line) {
+    std::vector<std::string_view> words;
+    for (std::size_t space; (space = line.find(' ')) != std::string_view::npos; line.remove_prefix(space + 1))
+        words.push_back(line.substr(0, space));
+    words.push_back(line);
+    return words;
 }
 
-// Applies one complete journal line to `state`; false if it is not one.
+// A decimal number, digits only ("-1" and "" are not numbers here).
+bool parse(std::string_view word, std::uint64_t& number, std::uint64_t max = UINT64_MAX) {
+    const char* last = word.data() + word.size();
+    const auto [end, status] = std::from_chars(word.data(), last, number);
+    return status == std::errc{} && end == last && !word.empty() && number <= max;
+}
+
+// Applies one complete journal line (after the header) to `state`; false if
+// it is not a valid one.
 bool replay_line(std::string_view line, RecoveredState& state) {
-    std::string_view kind;
-    std::uint64_t number[3] = {};
-    int count = 0;
-    if (!split_numbers(line, kind, number, count)) return false;
-    const auto fits_u32 = [&](int i) { return number[i] <= UINT32_MAX; };
-    if (kind == "base" && count == 1) {
-        state.store_length = number[0];
+    const std::vector<std::string_view> w = words_of(line);
+    const std::string_view kind = w[0];
+    std::uint64_t a = 0, b = 0, c = 0, d = 0;
+    const auto known = [&](std::uint64_t id) { return id < state.sources.size(); };
+    if (kind == "base" && w.size() == 2 && parse(w[1], a)) {
+        state.store_length = a;
         return true;
     }
-    if (kind == "batch" && count == 3 && fits_u32(0) && fits_u32(1)) {
-        state.last_batch[static_cast<std::uint32_t>(number[0])] = static_cast<std::uint32_t>(number[1]);
-        state.store_length = number[2];
-        ++state.batches;
+    if (kind == "source" && w.size() == 4 && parse(w[1], a) && a == state.sources.size() &&
+        parse(w[2], b, UINT32_MAX) && wire::is_valid_source_name(w[3])) {
+        state.sources.push_back(SourceState{static_cast<std::uint32_t>(b), std::string(w[3]), 0, 0, 0});
         return true;
     }
-    if (kind == "done" && count == 1 && fits_u32(0)) {
-        state.done.insert(static_cast<std::uint32_t>(number[0]));
+    if (kind == "open" && w.size() == 3 && parse(w[1], a) && known(a) && parse(w[2], b)) {
+        state.sources[a].opener = b;
+        state.last_connection = std::max(state.last_connection, b);
+        return true;
+    }
+    if (kind == "bets" && w.size() == 5 && parse(w[1], a) && known(a) && parse(w[2], b) && parse(w[3], c) &&
+        parse(w[4], d)) {
+        state.sources[a].stored = b;
+        state.sources[a].digest = c;
+        state.store_length = d;
+        return true;
+    }
+    if (kind == "done" && w.size() == 2 && parse(w[1], a, UINT32_MAX)) {
+        state.done.insert(static_cast<std::uint32_t>(a));
         return true;
     }
     return false;
 }
 
-// Writes `<path>.new` with its base line, then renames it into place: a
-// crash leaves either no journal or a whole one.
+// What is wrong with a first line that is not this format's header.
+std::string header_problem(std::string_view line) {
+    if (line.rfind("base ", 0) == 0)
+        return "journal of format 1 (batch numbers), which this server no longer reads: its store was "
+               "written by an older version; move the store and its journal aside to start a new one";
+    return "not a journal of format 2 (first line '" + std::string(line.substr(0, 40)) + "')";
+}
+
+// Writes `<path>.new` with the header and base lines, then renames it into
+// place and syncs the directory: a crash leaves either no journal or a whole one.
 bool create_journal(const std::string& path, std::uint64_t store_length, std::string& error) {
     const std::string aside = path + ".new";
     Fd fd(::open(aside.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    const std::string base = "base " + std::to_string(store_length) + "\n";
-    if (!fd || write_all(fd.get(), base) != IoStatus::ok || ::fsync(fd.get()) != 0 ||
-        ::rename(aside.c_str(), path.c_str()) != 0) {
+    const std::string head = std::string(kHeader) + "\nbase " + std::to_string(store_length) + "\n";
+    if (!fd || write_all(fd.get(), head) != IoStatus::ok || ::fsync(fd.get()) != 0 ||
+        ::rename(aside.c_str(), path.c_str()) != 0 || !sync_parent_directory(path)) {
         error = errno_text("create " + path);
         return false;
     }
@@ -75,6 +93,13 @@ bool create_journal(const std::string& path, std::uint64_t store_length, std::st
 } // namespace
 
 std::string journal_path_for(const std::string& store_path) { return store_path + ".journal"; }
+
+bool sync_parent_directory(const std::string& path) {
+    const std::size_t slash = path.rfind('/');
+    const std::string directory = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    Fd fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    return fd && ::fsync(fd.get()) == 0;
+}
 
 Journal Journal::open(const std::string& path, std::uint64_t store_length, RecoveredState& state,
                       std::string& error) {
@@ -96,31 +121,56 @@ Journal Journal::open(const std::string& path, std::uint64_t store_length, Recov
         pending.append(chunk, static_cast<std::size_t>(got));
         std::size_t start = 0;
         for (std::size_t end; (end = pending.find('\n', start)) != std::string::npos; start = end + 1) {
-            ++line_number;
-            if (!replay_line(std::string_view(pending).substr(start, end - start), state))
-                return error = path + ":" + std::to_string(line_number) + ": corrupt journal line", Journal{};
+            const std::string_view line = std::string_view(pending).substr(start, end - start);
+            const std::string where = path + ":" + std::to_string(++line_number) + ": ";
+            if (line_number == 1 && line != kHeader) return error = where + header_problem(line), Journal{};
+            if (line_number > 1 && !replay_line(line, state))
+                return error = where + "corrupt journal line", Journal{};
         }
         complete_bytes += start;
         pending.erase(0, start);
     }
+    if (line_number == 0) return error = path + ": empty journal (no '" + std::string(kHeader) + "' line)", Journal{};
     // A line without its '\n' was being written when the coordinator died:
     // nothing was acknowledged on its strength, so it is dropped.
     state.torn_bytes = pending.size();
     if (state.torn_bytes > 0 && ::ftruncate(fd.get(), static_cast<off_t>(complete_bytes)) != 0)
         return error = errno_text("ftruncate " + path), Journal{};
     journal.fd_ = std::move(fd);
+    journal.size_ = complete_bytes;
     return journal;
 }
 
 bool Journal::append(const std::string& line) {
-    return write_all(fd_.get(), line.data(), line.size()) == IoStatus::ok;
+    if (write_all(fd_.get(), line.data(), line.size()) == IoStatus::ok) {
+        size_ += line.size();
+        return true;
+    }
+    const int saved = errno; // a short write (disk full) must not leave half a line
+    (void)truncate(size_);
+    errno = saved;
+    return false;
 }
 
-bool Journal::record_batch(std::uint32_t agency, std::uint32_t batch, std::uint64_t store_length) {
-    return append("batch " + std::to_string(agency) + " " + std::to_string(batch) + " " +
-                  std::to_string(store_length) + "\n");
+bool Journal::record_source(std::uint32_t id, const SourceState& source) {
+    return append("source " + std::to_string(id) + " " + std::to_string(source.agency) + " " + source.name + "\n");
+}
+
+bool Journal::record_open(std::uint32_t id, std::uint64_t connection) {
+    return append("open " + std::to_string(id) + " " + std::to_string(connection) + "\n");
+}
+
+bool Journal::record_bets(std::uint32_t id, const SourceState& source, std::uint64_t store_length) {
+    return append("bets " + std::to_string(id) + " " + std::to_string(source.stored) + " " +
+                  std::to_string(source.digest) + " " + std::to_string(store_length) + "\n");
 }
 
 bool Journal::record_done(std::uint32_t agency) { return append("done " + std::to_string(agency) + "\n"); }
 
 bool Journal::sync() { return ::fsync(fd_.get()) == 0; }
+
+bool Journal::truncate(std::uint64_t length) {
+    if (::ftruncate(fd_.get(), static_cast<off_t>(length)) != 0) return false;
+    size_ = length;
+    return true;
+}

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -22,6 +23,11 @@
 namespace {
 
 constexpr int kShutdownDeadlineMs = 1500; // then SIGKILL: exit within 2 s
+
+constexpr rlim_t kSpareDescriptors = 32;   // stdio, listener, store, journal, epoll, signals...
+constexpr std::uint64_t kListenerToken = 0; // epoll tokens; a child's are
+constexpr std::uint64_t kSignalToken = 1;   // connection << 1 | end, and
+constexpr std::uint64_t kWriteEnd = 1;      // connections are numbered from 1
 
 struct Pipe {
     Fd read_end;
@@ -46,12 +52,16 @@ int Server::run() {
         log_action(LogLevel::critical, "exit", Outcome::fail, {{"reason", "startup failed"}});
         return 1;
     }
-    serve();
+    const bool served = serve();
     shutdown();
     // Peak memory of this process and of the largest handler, for the benchmark.
     rusage self{}, children{};
     ::getrusage(RUSAGE_SELF, &self);
     ::getrusage(RUSAGE_CHILDREN, &children);
+    if (!served) {
+        log_action(LogLevel::critical, "exit", Outcome::fail, {{"reason", "epoll_wait failed"}});
+        return 1;
+    }
     log_action(LogLevel::info, "exit", Outcome::success,
                {{"max_rss_kb", self.ru_maxrss}, {"handler_max_rss_kb", children.ru_maxrss}});
     return 0;
@@ -64,10 +74,16 @@ bool Server::start() {
         log_action(LogLevel::critical, "open_store", Outcome::fail, {{"file", config_.bets_file}, {"error", error}});
         return false;
     }
+    if (!raise_open_file_limit()) return false;
     listener_ = listen_tcp(config_.ip, config_.port, config_.listen_backlog, error);
     if (!listener_) {
         log_action(LogLevel::critical, "listen", Outcome::fail,
                    {{"ip", config_.ip}, {"port", config_.port}, {"error", error}});
+        return false;
+    }
+    if (!poller_.valid() || !poller_.add(listener_.get(), EPOLLIN, kListenerToken) ||
+        !poller_.add(signals_.fd(), EPOLLIN, kSignalToken)) {
+        log_action(LogLevel::critical, "epoll", Outcome::fail, {{"error", errno_text("epoll")}});
         return false;
     }
     log_action(LogLevel::info, "listen", Outcome::success,
@@ -75,36 +91,92 @@ bool Server::start() {
     return true;
 }
 
-// The poll loop: signals, new connections, and every handler's pipes. The
-// pipes are served first in each round, so the requests the handlers had
-// already sent are handled before a SIGTERM read in the same round ends it.
-void Server::serve() {
-    std::vector<pollfd> fds;
-    std::vector<Child*> owners; // owners[i] is the child of fds[i], or null
-    while (!stopping_) {
-        fds.assign({{signals_.fd(), POLLIN, 0}, {listener_.get(), POLLIN, 0}});
-        owners.assign(2, nullptr);
-        for (Child& child : children_) {
-            fds.push_back({child.from_handler.get(), POLLIN, 0});
-            owners.push_back(&child);
-            if (child.outbox.empty()) continue;
-            fds.push_back({child.to_handler.get(), POLLOUT, 0});
-            owners.push_back(&child);
-        }
-        if (::poll(fds.data(), fds.size(), -1) < 0) {
-            if (errno == EINTR) continue;
-            log_action(LogLevel::critical, "poll", Outcome::fail, {{"error", errno_text("poll")}});
-            return;
-        }
-        for (std::size_t i = 2; i < fds.size(); ++i) {
-            if (fds[i].revents == 0) continue;
-            if (fds[i].events == POLLIN) read_requests(*owners[i]);
-            else flush(*owners[i]);
-        }
-        children_.remove_if([](const Child& child) { return child.closed; });
-        if (fds[1].revents & POLLIN) accept_clients();
-        if (fds[0].revents & POLLIN) on_signals();
+// The coordinator holds two pipe ends per handler: SERVER_MAX_HANDLERS
+// handlers need that many descriptors, which the usual soft limit of 1024
+// does not allow past about 500. Raised up to the hard limit, or refused.
+bool Server::raise_open_file_limit() {
+    const rlim_t needed = 2 * static_cast<rlim_t>(config_.max_handlers) + kSpareDescriptors;
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < needed && limit.rlim_max >= needed) {
+        limit.rlim_cur = needed;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+        ::getrlimit(RLIMIT_NOFILE, &limit);
     }
+    if (limit.rlim_cur >= needed) {
+        log_action(LogLevel::debug, "open_file_limit", Outcome::success, {{"limit", limit.rlim_cur}, {"needed", needed}});
+        return true;
+    }
+    log_action(LogLevel::critical, "open_file_limit", Outcome::fail,
+               {{"limit", limit.rlim_cur}, {"hard_limit", limit.rlim_max}, {"needed", needed},
+                {"error", "SERVER_MAX_HANDLERS needs more open files than allowed: lower it or raise ulimit -n"}});
+    return false;
+}
+
+// The event loop: signals, new connections, and every handler's pipes, as
+// epoll reports them ready. The pipes are served first in each round, so the
+// requests the handlers had already sent are handled before a SIGTERM read in
+// the same round ends it. While the draw runs, the wait does not block and
+// each round reads one more slice of the store: requests and signals are
+// still served in between.
+bool Server::serve() {
+    std::vector<epoll_event> ready(256);
+    while (!stopping_) {
+        const int wait_ms = coordinator_->draw_running() ? 0 : -1;
+        const int count = poller_.wait(ready, wait_ms);
+        if (count < 0) {
+            if (errno == EINTR) continue;
+            log_action(LogLevel::critical, "epoll_wait", Outcome::fail, {{"error", errno_text("epoll_wait")}});
+            return false;
+        }
+        bool accept = false, signal = false;
+        for (int i = 0; i < count; ++i) {
+            const std::uint64_t token = ready[static_cast<std::size_t>(i)].data.u64;
+            if (token == kListenerToken) accept = true;
+            else if (token == kSignalToken) signal = true;
+            else on_child_event(token);
+        }
+        forget_closed_children();
+        if (accept) accept_clients();
+        if (signal) on_signals();
+        if (!stopping_ && coordinator_->draw_running()) advance_draw();
+    }
+    return true;
+}
+
+// A child's token is its connection number and which of its pipes is ready.
+void Server::on_child_event(std::uint64_t token) {
+    const auto found = children_.find(token >> 1);
+    if (found == children_.end() || found->second.closed) return;
+    if (token & kWriteEnd) flush(found->second);
+    else read_requests(found->second);
+}
+
+// EPOLLOUT on the reply pipe only while replies wait in the outbox; level-
+// triggered epoll would otherwise report the idle pipe writable every round.
+void Server::watch_outbox(Child& child) {
+    const bool want = !child.outbox.empty() && !child.closed;
+    if (want == child.writing) return;
+    const std::uint64_t token = child.connection << 1 | kWriteEnd;
+    if (want && !child.writing) poller_.add(child.to_handler.get(), EPOLLOUT, token);
+    else poller_.remove(child.to_handler.get());
+    child.writing = want;
+}
+
+// Children closed this round leave the map (and epoll) here, once each.
+void Server::forget_closed_children() {
+    for (std::uint64_t connection : closed_) {
+        const auto found = children_.find(connection);
+        if (found == children_.end()) continue;
+        poller_.remove(found->second.from_handler.get());
+        if (found->second.writing) poller_.remove(found->second.to_handler.get());
+        children_.erase(found);
+    }
+    closed_.clear();
+}
+
+void Server::advance_draw() {
+    coordinator_->advance_draw();
+    if (coordinator_->draw_done()) answer_parked_winners();
 }
 
 // SIGTERM / SIGINT start the shutdown; SIGCHLD only means "reap".
@@ -146,6 +218,7 @@ void Server::spawn_handler(Fd client, const std::string& peer) {
         log_action(LogLevel::error, "pipe", Outcome::fail, {{"peer", peer}, {"error", errno_text("pipe")}});
         return;
     }
+    const std::uint64_t connection = coordinator_->new_connection();
     const pid_t pid = ::fork();
     if (pid < 0) {
         log_action(LogLevel::error, "fork", Outcome::fail, {{"peer", peer}, {"error", errno_text("fork")}});
@@ -161,22 +234,28 @@ void Server::spawn_handler(Fd client, const std::string& peer) {
     live_pids_.insert(pid);
     set_non_blocking(requests.read_end.get());
     set_non_blocking(replies.write_end.get());
-    Child& child = children_.emplace_back();
+    Child& child = children_[connection];
     child.pid = pid;
+    child.connection = connection;
     child.peer = peer;
     child.from_handler = std::move(requests.read_end);
     child.to_handler = std::move(replies.write_end);
+    if (!poller_.add(child.from_handler.get(), EPOLLIN, connection << 1)) {
+        log_action(LogLevel::error, "epoll", Outcome::fail, {{"peer", peer}, {"error", errno_text("epoll_ctl")}});
+        ::kill(pid, SIGKILL); // a handler the coordinator cannot hear is no use
+        children_.erase(connection);
+        return;
+    }
     log_action(LogLevel::info, "accept", Outcome::success, {{"peer", peer}, {"handler_pid", pid}});
 }
 
 // In the forked child: drop every descriptor that belongs to the coordinator
-// (so that pipe EOFs mean what they should), then serve the one client.
+// (so that pipe EOFs mean what they should, and no handler holds another
+// connection's socket or pipes), then serve the one client.
 void Server::become_handler(Fd client, const std::string& peer, Fd to_coordinator, Fd from_coordinator) {
     signals_.uninstall();
     ::signal(SIGINT, SIG_IGN); // a terminal's Ctrl-C reaches the coordinator, which stops us
-    listener_.reset();
-    coordinator_->close();
-    children_.clear();
+    close_descriptors_except({client.get(), to_coordinator.get(), from_coordinator.get()});
     Handler handler(HandlerSetup{std::move(client), peer, std::move(to_coordinator),
                                  std::move(from_coordinator), config_.agencies,
                                  config_.idle_timeout_seconds * 1000});
@@ -193,7 +272,7 @@ void Server::read_requests(Child& child) {
         const ssize_t got = ::read(child.from_handler.get(), chunk, sizeof chunk);
         if (got > 0) { child.inbox.append(chunk, static_cast<std::size_t>(got)); continue; }
         if (got < 0 && errno == EINTR) continue;
-        if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) child.closed = true;
+        if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) mark_closed(child);
         break;
     }
     ipc::Request request;
@@ -201,13 +280,12 @@ void Server::read_requests(Child& child) {
         if (parse == ipc::Parse::invalid) {
             log_action(LogLevel::error, "ipc", Outcome::fail, {{"handler_pid", child.pid}, {"error", "bad message"}});
             ::kill(child.pid, SIGKILL);
-            child.closed = true;
+            mark_closed(child);
             return;
         }
-        if (auto reply = coordinator_->handle(request)) deliver(child, *reply);
+        if (auto reply = coordinator_->handle(request, child.connection)) deliver(child, *reply);
         else child.waiting_winners = request.header.agency;
     }
-    if (coordinator_->draw_done()) answer_parked_winners();
 }
 
 void Server::deliver(Child& child, const ipc::Reply& reply) {
@@ -215,20 +293,28 @@ void Server::deliver(Child& child, const ipc::Reply& reply) {
     flush(child);
 }
 
-// Writes what the pipe takes now; poll() asks for POLLOUT while more is left.
+// Writes what the pipe takes now; epoll reports EPOLLOUT while more is left.
 void Server::flush(Child& child) {
     while (!child.outbox.empty()) {
         const ssize_t put = ::write(child.to_handler.get(), child.outbox.data(), child.outbox.size());
         if (put > 0) { child.outbox.erase(0, static_cast<std::size_t>(put)); continue; }
         if (put < 0 && errno == EINTR) continue;
-        if (put < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        child.closed = true; // the handler is gone
-        return;
+        if (put < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        mark_closed(child); // the handler is gone
+        break;
     }
+    watch_outbox(child);
 }
 
+void Server::mark_closed(Child& child) {
+    if (child.closed) return;
+    child.closed = true;
+    closed_.push_back(child.connection);
+}
+
+// Once, when the draw has finished: a WINNERS that arrives later is answered at once.
 void Server::answer_parked_winners() {
-    for (Child& child : children_) {
+    for (auto& [connection, child] : children_) {
         if (child.waiting_winners == 0) continue;
         deliver(child, coordinator_->winners_reply(child.waiting_winners));
         child.waiting_winners = 0;
@@ -256,9 +342,9 @@ void Server::shutdown() {
     const auto listen_port = local_port(listener_.get());
     listener_.reset();
     log_action(LogLevel::info, "close_socket", Outcome::success, {{"socket", "listener"}, {"port", listen_port}});
-    for (Child& child : children_) {
+    for (auto& [connection, child] : children_) {
         if (child.waiting_winners != 0)
-            deliver(child, {ipc::Outcome::answered, wire::encode_error(wire::ErrorCode::shutting_down)});
+            deliver(child, {0, 0, wire::encode_error(wire::ErrorCode::shutting_down)});
         child.from_handler.reset();
         child.to_handler.reset();
         log_action(LogLevel::info, "close_pipe", Outcome::success, {{"handler_pid", child.pid}, {"peer", child.peer}});

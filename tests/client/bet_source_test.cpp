@@ -1,6 +1,8 @@
 // The agency's CSV bet source (SPEC §7): LF and CRLF, UTF-8 names, leading
-// zeros kept, bad rows reported with their line number and skipped.
+// zeros kept, bad rows reported with their line number and skipped; and the
+// source name it is OPENed under (SPEC §5).
 #include "client/bet_source.hpp"
+#include "common/protocol.hpp"
 
 #include "../support/test_support.hpp"
 
@@ -235,6 +237,55 @@ TEST_F(BetSourceTest, SingleYieldsExactlyThatOneBet) {
     EXPECT_FALSE(source.next(bet));
     EXPECT_EQ(source.skipped_rows(), 0u);
     EXPECT_FALSE(source.read_error());
+}
+
+TEST_F(BetSourceTest, FileSourceIsNamedAfterTheFile) {
+    auto source = BetSource::open(dir_.write("agency-3.csv", ""), 3);
+    ASSERT_TRUE(source.has_value());
+    EXPECT_EQ(source->name(), "agency-3.csv");
+}
+
+TEST_F(BetSourceTest, SingleBetSourceIsNamedAfterItsDocumentAndNumber) {
+    EXPECT_EQ(BetSource::single(Bet{1, "Ana", "Paz", "00000042", "2000-02-29", 7574}).name(), "env-00000042-7574");
+    EXPECT_EQ(BetSource::single(Bet{1, "Ana", "Paz", "7", "2000-02-29", 0}).name(), "env-7-0");
+}
+
+TEST(SourceNameTest, PlainFileNameIsKept) {
+    EXPECT_EQ(source_name_for_file("agency-3.csv"), "agency-3.csv");
+    EXPECT_EQ(source_name_for_file("A.b_c-9"), "A.b_c-9");
+}
+
+TEST(SourceNameTest, DirectoriesAreDropped) {
+    EXPECT_EQ(source_name_for_file("/data/agencies/agency-3.csv"), "agency-3.csv");
+    EXPECT_EQ(source_name_for_file(".data/agency-1.csv"), "agency-1.csv");
+    EXPECT_EQ(source_name_for_file("../x/y.csv"), "y.csv");
+}
+
+TEST(SourceNameTest, CharactersOutsideTheAlphabetBecomeUnderscores) {
+    EXPECT_EQ(source_name_for_file("mis apuestas.csv"), "mis_apuestas.csv");
+    // "ñ" is two bytes of UTF-8: each becomes '_'.
+    EXPECT_EQ(source_name_for_file("/tmp/año 2024.csv"), "a__o_2024.csv");
+    EXPECT_EQ(source_name_for_file("a+b,c;d\te"), "a_b_c_d_e");
+}
+
+TEST(SourceNameTest, LongNameKeepsItsLast64Bytes) {
+    const std::string tail = std::string(60, 'x') + ".csv";
+    const std::string name = source_name_for_file("/data/" + std::string(10, 'y') + tail);
+    EXPECT_EQ(name, tail);
+    EXPECT_EQ(source_name_for_file(tail), tail); // exactly 64: kept whole
+}
+
+TEST(SourceNameTest, EmptyBaseNameIsAnUnderscore) {
+    EXPECT_EQ(source_name_for_file(""), "_");
+    EXPECT_EQ(source_name_for_file("/data/"), "_");
+}
+
+TEST(SourceNameTest, EveryNameIsAValidSourceName) {
+    const std::vector<std::string> paths = {"", "/", "agency-3.csv", "/a b/ñ ü.csv", "\xFF\xFE", std::string(200, '#')};
+    for (const std::string& path : paths) {
+        SCOPED_TRACE(path);
+        EXPECT_TRUE(wire::is_valid_source_name(source_name_for_file(path)));
+    }
 }
 
 TEST(BetFromRowTest, ReportsWhyARowCannotBeSent) {

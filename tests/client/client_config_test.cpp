@@ -1,5 +1,6 @@
 // Client settings (SPEC §3): CLI_ID, client.ini sections with CLI_<SECTION>_<KEY>
-// overrides, the batch clamp, the default data file and single-bet mode.
+// overrides, the batch clamp, the window of frames in flight, the default data
+// file and single-bet mode.
 #include "client/client_config.hpp"
 
 #include "common/log.hpp"
@@ -152,6 +153,27 @@ TEST_F(ClientConfigTest, BatchZeroIsAnErrorNamingFileLineAndKey) {
     EXPECT_EQ(error.file, path);
     EXPECT_EQ(error.line, 4);
     EXPECT_EQ(to_lower(error.key), "maxamount");
+}
+
+TEST_F(ClientConfigTest, WindowIsFourFramesByDefault) {
+    EXPECT_EQ(loaded(load_client_config(missing_, env_of({{"CLI_ID", "1"}}))).batch_window, 4u);
+}
+
+TEST_F(ClientConfigTest, WindowFromFileIsOverriddenByItsVariable) {
+    const std::string path = dir_.write("client.ini", "[batch]\nwindow = 2\n");
+    EXPECT_EQ(loaded(load_client_config(path, env_of({{"CLI_ID", "1"}}))).batch_window, 2u);
+    const ClientConfig config =
+        loaded(load_client_config(path, env_of({{"CLI_ID", "1"}, {"CLI_BATCH_WINDOW", "64"}})));
+    EXPECT_EQ(config.batch_window, 64u);
+}
+
+TEST_F(ClientConfigTest, WindowOutside1To64IsAnErrorNamingTheVariable) {
+    for (const char* window : {"0", "65", "many"}) {
+        SCOPED_TRACE(window);
+        const ConfigError error =
+            failed(load_client_config(missing_, env_of({{"CLI_ID", "1"}, {"CLI_BATCH_WINDOW", window}})));
+        EXPECT_EQ(error.key, "CLI_BATCH_WINDOW");
+    }
 }
 
 TEST_F(ClientConfigTest, AddressWithoutPortIsAnError) {

@@ -1,4 +1,4 @@
-// The CSV bet store (SPEC §6): line format, store_bets / load_bets.
+// The CSV bet store (SPEC §6): line format, store_bets / load_bets, the sliced StoreScan.
 #include "common/bet_store.hpp"
 
 #include "../support/test_support.hpp"
@@ -35,6 +35,41 @@ Loaded load_text(const std::string& text) {
     TempDir dir;
     const std::string path = dir.write("bets.csv", text);
     return load(path);
+}
+
+// `count` bets whose documents are their positions 0, 1, 2, ... (file order is visible).
+std::vector<Bet> numbered_bets(std::size_t count) {
+    std::vector<Bet> bets;
+    for (std::size_t i = 0; i < count; ++i)
+        bets.push_back(make_bet(1 + i % 5, i % 3 ? "Ana" : "Ana, María", "Gómez \"G\"", std::to_string(i),
+                                "1990-05-17", static_cast<std::uint16_t>(i % 10000)));
+    return bets;
+}
+
+// A store at `path` holding `bets`; fails the test if it cannot be written.
+void write_store(const std::string& path, const std::vector<Bet>& bets) {
+    BetStore store = BetStore::open(path);
+    ASSERT_TRUE(store.is_open()) << std::strerror(errno);
+    ASSERT_TRUE(store_bets(store, bets));
+}
+
+// What a StoreScan read, slice by slice, with a budget of `bytes` per slice.
+struct Scanned {
+    LoadResult result;
+    std::vector<Bet> bets;
+    std::size_t slices = 0;            // advance() calls that said there was more
+    std::size_t after_first_slice = 0; // bets visited by the first call
+};
+
+Scanned scan(const std::string& path, std::size_t bytes) {
+    Scanned scanned;
+    StoreScan store(path);
+    const auto visit = [&](const Bet& bet) { scanned.bets.push_back(bet); };
+    bool more = store.advance(bytes, visit);
+    scanned.after_first_slice = scanned.bets.size();
+    for (; more; more = store.advance(bytes, visit)) ++scanned.slices;
+    scanned.result = store.result();
+    return scanned;
 }
 
 } // namespace
@@ -140,7 +175,7 @@ TEST(CommonBetStore, StoreAppendsAcrossOpens) {
     EXPECT_EQ(load(path).bets, (std::vector<Bet>{first, second}));
 }
 
-TEST(CommonBetStore, StoringAnEmptyBatchWritesNothing) {
+TEST(CommonBetStore, StoringNoBetsWritesNothing) {
     TempDir dir;
     const std::string path = dir.file("bets.csv");
     BetStore store = BetStore::open(path);
@@ -277,4 +312,102 @@ TEST(CommonBetStore, LargeStoreLoadsWithRightCountAndWinners) {
     EXPECT_TRUE(in_order);
     EXPECT_EQ(winners, expected_winners);
     EXPECT_EQ(winners_agency3, expected_winners_agency3);
+}
+
+// ---------------------------------------------------------------- StoreScan (the draw, a slice at a time)
+
+// Big enough for several slices whatever the read size, so that lines also
+// straddle the slice boundaries.
+constexpr std::size_t kScanBets = 20000;
+
+TEST(CommonStoreScan, SmallBudgetReadsTheStoreInSeveralSlices) {
+    TempDir dir;
+    const std::string path = dir.file("bets.csv");
+    write_store(path, numbered_bets(kScanBets));
+    const Scanned scanned = scan(path, 1);
+    EXPECT_GT(scanned.slices, 1u);
+    EXPECT_GT(scanned.after_first_slice, 0u);
+    EXPECT_LT(scanned.after_first_slice, kScanBets) << "the first slice read the whole store";
+}
+
+TEST(CommonStoreScan, SlicesVisitEveryBetOnceInFileOrder) {
+    TempDir dir;
+    const std::string path = dir.file("bets.csv");
+    const std::vector<Bet> bets = numbered_bets(kScanBets);
+    write_store(path, bets);
+    const Scanned scanned = scan(path, 1);
+    ASSERT_TRUE(scanned.result.ok) << scanned.result.error << " at line " << scanned.result.bad_line;
+    EXPECT_EQ(scanned.result.bets, kScanBets);
+    EXPECT_TRUE(scanned.bets == bets) << "visited " << scanned.bets.size() << " of " << bets.size();
+}
+
+TEST(CommonStoreScan, SlicedScanGivesWhatLoadBetsGives) {
+    TempDir dir;
+    const std::string path = dir.file("bets.csv");
+    write_store(path, numbered_bets(kScanBets));
+    const Scanned scanned = scan(path, 1000);
+    const Loaded loaded = load(path);
+    EXPECT_EQ(scanned.result.ok, loaded.result.ok);
+    EXPECT_EQ(scanned.result.bets, loaded.result.bets);
+    EXPECT_TRUE(scanned.bets == loaded.bets);
+}
+
+TEST(CommonStoreScan, AdvanceAfterTheEndStaysFalseAndVisitsNothing) {
+    TempDir dir;
+    const std::string path = dir.write("bets.csv", "1,A,A,1,2000-01-01,1\n");
+    StoreScan store(path);
+    std::size_t visited = 0;
+    const auto visit = [&](const Bet&) { ++visited; };
+    while (store.advance(1, visit)) {}
+    EXPECT_EQ(visited, 1u);
+    EXPECT_FALSE(store.advance(1, visit));
+    EXPECT_EQ(visited, 1u);
+    EXPECT_TRUE(store.result().ok);
+    EXPECT_EQ(store.result().bets, 1u);
+}
+
+TEST(CommonStoreScan, MissingFileIsAnEmptyStore) {
+    TempDir dir;
+    StoreScan store(dir.file("never-created.csv"));
+    std::size_t visited = 0;
+    EXPECT_FALSE(store.advance(1, [&](const Bet&) { ++visited; }));
+    EXPECT_EQ(visited, 0u);
+    EXPECT_TRUE(store.result().ok);
+    EXPECT_EQ(store.result().bets, 0u);
+}
+
+TEST(CommonStoreScan, MalformedLineInALaterSliceIsReportedWithItsLineNumber) {
+    TempDir dir;
+    const std::string path = dir.file("bets.csv");
+    const std::vector<Bet> bets = numbered_bets(kScanBets);
+    const std::size_t bad = kScanBets * 3 / 4; // 0-based: line bad + 1
+    write_store(path, {bets.begin(), bets.begin() + static_cast<std::ptrdiff_t>(bad)});
+    test_support::spit(path, "1,\"broken,line\n", true);
+    write_store(path, {bets.begin() + static_cast<std::ptrdiff_t>(bad) + 1, bets.end()});
+
+    const Scanned scanned = scan(path, 1);
+    EXPECT_GT(scanned.slices, 0u) << "the bad line was in the first slice: make the store larger";
+    EXPECT_FALSE(scanned.result.ok);
+    EXPECT_EQ(scanned.result.bad_line, bad + 1);
+    EXPECT_EQ(scanned.result.bets, bad);
+    EXPECT_EQ(scanned.bets.size(), bad);
+    EXPECT_FALSE(scanned.result.error.empty());
+}
+
+TEST(CommonStoreScan, LastLineWithoutNewlineIsRead) {
+    TempDir dir;
+    const std::string path = dir.write("bets.csv", "1,A,A,1,2000-01-01,1\n2,B,B,2,2000-01-02,7574");
+    const Scanned scanned = scan(path, 1);
+    ASSERT_TRUE(scanned.result.ok) << scanned.result.error;
+    ASSERT_EQ(scanned.bets.size(), 2u);
+    EXPECT_EQ(scanned.bets[1], make_bet(2, "B", "B", "2", "2000-01-02", 7574));
+}
+
+TEST(CommonStoreScan, MalformedLastLineWithoutNewlineIsReported) {
+    TempDir dir;
+    const std::string path = dir.write("bets.csv", "1,A,A,1,2000-01-01,1\n2,B,B");
+    const Scanned scanned = scan(path, 1);
+    EXPECT_FALSE(scanned.result.ok);
+    EXPECT_EQ(scanned.result.bad_line, 2u);
+    EXPECT_EQ(scanned.bets.size(), 1u);
 }

@@ -1,9 +1,11 @@
-// Fd: the one owner of a descriptor, closing it exactly once.
+// Fd: the one owner of a descriptor, closing it exactly once; and
+// close_descriptors_except, what a forked handler runs.
 #include "common/fd.hpp"
 
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -25,6 +27,31 @@ int open_fd() {
     if (fd < 0) ADD_FAILURE() << "open /dev/null: " << std::strerror(errno);
     return fd;
 }
+
+// Runs `close_some` on five fresh descriptors in a child process (it closes
+// the test runner's descriptors too) and returns which of stdin, stdout,
+// stderr and the five are open afterwards, one bit each, as its exit status.
+template <typename CloseSome>
+int open_after_in_child(CloseSome close_some) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+        int fds[5];
+        for (int& fd : fds) fd = ::open("/dev/null", O_RDONLY);
+        close_some(fds);
+        const int checked[8] = {0, 1, 2, fds[0], fds[1], fds[2], fds[3], fds[4]};
+        int open = 0;
+        for (int bit = 0; bit < 8; ++bit)
+            if (::fcntl(checked[bit], F_GETFD) != -1) open |= 1 << bit;
+        ::_exit(open);
+    }
+    int status = 0;
+    EXPECT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+constexpr int kStandardThree = 0b111;
+constexpr int bit_of(std::size_t index) { return 1 << (3 + index); }
 
 } // namespace
 
@@ -134,4 +161,14 @@ TEST(CommonFd, ReleaseGivesUpOwnershipWithoutClosing) {
     EXPECT_EQ(released, raw);
     EXPECT_TRUE(is_open(raw));
     ::close(raw);
+}
+
+TEST(CommonCloseDescriptors, KeepsTheListedOnesAndTheStandardThree) {
+    // Listed out of order, with gaps on both sides of each.
+    const int open = open_after_in_child([](const int* fds) { close_descriptors_except({fds[3], fds[1]}); });
+    EXPECT_EQ(open, kStandardThree | bit_of(1) | bit_of(3));
+}
+
+TEST(CommonCloseDescriptors, WithNothingListedKeepsOnlyTheStandardThree) {
+    EXPECT_EQ(open_after_in_child([](const int*) { close_descriptors_except({}); }), kStandardThree);
 }

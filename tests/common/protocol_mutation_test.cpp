@@ -25,8 +25,9 @@
 
 using namespace wire;
 using spec_rules::spec_valid;
+using spec_rules::spec_valid_source_name;
 using spec_rules::spec_valid_utf8_name;
-using test_support::make_bet;
+using test_support::sample_bets;
 
 namespace {
 
@@ -35,7 +36,7 @@ constexpr std::uint32_t kSeed = 20261126;
 // Interesting byte values: boundaries, UTF-8 lead bytes, CSV syntax, digits.
 constexpr std::uint8_t kInterestingBytes[] = {0x00, 0xFF, 0x80, 0xC0, ',', '"', ' ', '\n', '\r', 0x7F,
                                               '0',  '9',  '-',  0xC2, 0xED, 0xF4, 0xE0, 0xF0, 0x01, 'a'};
-constexpr std::uint32_t kInterestingInts[] = {0, 1, 2, 3, 4, 5, 55, 56, 57, 145, 146, 8179, 8180, 8181,
+constexpr std::uint32_t kInterestingInts[] = {0, 1, 2, 3, 4, 5, 6, 55, 56, 57, 63, 64, 65, 145, 146, 8179, 8180, 8181,
                                               9999, 10000, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x7FFFFFFF,
                                               0x80000000u, 0xFFFFFFFFu};
 
@@ -134,26 +135,7 @@ private:
 
 bool is_documented(ErrorCode code) {
     const auto value = static_cast<std::uint32_t>(code);
-    return value >= 1 && value <= 6;
-}
-
-// Valid bets that exercise quoting, multi-byte UTF-8, full-width fields and
-// leading zeros.
-std::vector<Bet> sample_bets(std::uint32_t agency, std::size_t count) {
-    const std::vector<Bet> kinds = {
-        make_bet(agency, "Santiago Lionel", "Lorca", "30904465", "1999-03-17", 7574),
-        make_bet(agency, "Ana, María", "O\"Brien", "00000042", "2000-02-29", 0),
-        make_bet(agency, "Ñandú", "Peña", "7", "1900-01-01", 9999),
-        make_bet(agency, std::string(64, 'x'), "Z", "12345678", "2024-12-31", 1234),
-        make_bet(agency, "日本 😀", "€uro \"q\"", "1", "0001-01-01", 7575),
-    };
-    std::vector<Bet> bets;
-    for (std::size_t i = 0; i < count; ++i) {
-        Bet bet = kinds[i % kinds.size()];
-        bet.number = static_cast<std::uint16_t>((bet.number + i * 37) % 10000);
-        bets.push_back(bet);
-    }
-    return bets;
+    return value >= 1 && value <= 8;
 }
 
 std::string store_line(const Bet& bet) {
@@ -164,8 +146,18 @@ std::string store_line(const Bet& bet) {
 }
 
 struct Tally {
-    std::size_t cases = 0, header_ok = 0, header_rejected = 0, bets_ok = 0, bets_rejected = 0;
+    std::size_t cases = 0, header_ok = 0, header_rejected = 0, bets_ok = 0, bets_rejected = 0, opens = 0, resumes = 0;
 };
+
+// An OPEN frame whose payload is all there: it is the name, byte for byte.
+void check_open(const RequestHeader& h, const std::uint8_t* frame, Checker& check, Tally& tally) {
+    ++tally.opens;
+    const std::string_view name(reinterpret_cast<const char*>(frame + kRequestHeaderSize), h.count);
+    const Bytes again = encode_open_frame(h.agency, name);
+    check(again.size() == kRequestHeaderSize + h.count && std::equal(again.begin(), again.end(), frame),
+          "OPEN frame re-encodes to its bytes");
+    check(is_valid_source_name(name) == spec_valid_source_name(name), "is_valid_source_name agrees with SPEC §5");
+}
 
 // Every invariant of one (possibly mutated) request frame.
 void check_request(const std::vector<std::uint8_t>& frame, Checker& check, Tally& tally) {
@@ -185,17 +177,23 @@ void check_request(const std::vector<std::uint8_t>& frame, Checker& check, Tally
     check(kRequestHeaderSize + payload <= kMaxFrame, "a decoded header fits 8 KiB");
     switch (h.type) {
     case RequestType::bets:
-        check(h.count >= 1 && h.count <= kMaxBetsPerFrame && h.batch >= 1, "BETS count 1..56, batch >= 1");
+        check(h.count >= 1 && h.count <= kMaxBetsPerFrame, "BETS count 1..56");
         break;
     case RequestType::done:
     case RequestType::winners:
-        check(h.count == 0 && h.batch == 0, "DONE/WINNERS count and batch 0");
+        check(h.count == 0 && h.first == 0, "DONE/WINNERS count and first 0");
         break;
     case RequestType::echo:
         check(h.count <= kMaxEchoPayload, "ECHO payload fits");
         break;
+    case RequestType::open:
+        check(h.first == 0 && h.count >= 1 && h.count <= kMaxSourceName, "OPEN first 0, name 1..64 bytes");
+        check(payload == h.count, "OPEN payload is the name");
+        break;
     }
-    if (h.type != RequestType::bets || frame.size() < kRequestHeaderSize + payload) return;
+    if (frame.size() < kRequestHeaderSize + payload) return;
+    if (h.type == RequestType::open) check_open(h, frame.data(), check, tally);
+    if (h.type != RequestType::bets) return;
 
     const std::uint8_t* body = frame.data() + kRequestHeaderSize;
     const auto bets = decode_bets(h, body);
@@ -212,7 +210,7 @@ void check_request(const std::vector<std::uint8_t>& frame, Checker& check, Tally
         check(spec_valid(bet), "a decoded bet follows every SPEC §5 rule");
         check(bet.agency == h.agency, "a decoded bet has the frame's agency");
     }
-    const Bytes again = encode_bets_frame(h.agency, h.batch, bets.value());
+    const Bytes again = encode_bets_frame(h.agency, h.first, bets.value());
     check(again.size() == kRequestHeaderSize + payload &&
               std::equal(again.begin(), again.end(), frame.begin()),
           "BETS frame re-encodes to its bytes");
@@ -239,6 +237,12 @@ void check_reply(const std::vector<std::uint8_t>& frame, Checker& check, Tally& 
     ++tally.header_ok;
     const auto head = encode_reply_header(header.value());
     check(std::equal(head.begin(), head.end(), frame.begin()), "reply header re-encodes to its bytes");
+    if (header.value().type == ReplyType::resume && frame.size() >= kReplyHeaderSize + kDigestSize) {
+        ++tally.resumes;
+        const Bytes again = encode_resume_reply(header.value().value, get_u64(frame.data() + kReplyHeaderSize));
+        check(again.size() == kReplyHeaderSize + kDigestSize && std::equal(again.begin(), again.end(), frame.begin()),
+              "RESUME reply re-encodes to its bytes");
+    }
     if (header.value().type != ReplyType::winners) return;
     const std::size_t count =
         std::min<std::size_t>(header.value().value, (frame.size() - kReplyHeaderSize) / kDocumentSize);
@@ -282,9 +286,12 @@ Tally run_mutations(const std::vector<Bytes>& originals, std::size_t iterations,
 
 TEST(ProtocolMutation, RequestFramesDecodeToValidValuesOrDocumentedErrors) {
     const std::vector<Bytes> originals = {
-        encode_bets_frame(1, 1, sample_bets(1, 1)),
+        encode_bets_frame(1, 0, sample_bets(1, 1)),
         encode_bets_frame(7, 3, sample_bets(7, 5)),
         encode_bets_frame(65535, 4294967295u, sample_bets(65535, kMaxBetsPerFrame)),
+        encode_open_frame(3, "agency-3.csv"),
+        encode_open_frame(65535, std::string(kMaxSourceName, 'z')),
+        encode_open_frame(1, "env-00000042-7574"),
         encode_request(RequestType::done, 1),
         encode_request(RequestType::winners, 65535),
         encode_echo_frame(""),
@@ -309,6 +316,7 @@ TEST(ProtocolMutation, RequestFramesDecodeToValidValuesOrDocumentedErrors) {
     EXPECT_GT(tally.header_rejected, 10000u);
     EXPECT_GT(tally.bets_ok, 1000u);
     EXPECT_GT(tally.bets_rejected, 1000u);
+    EXPECT_GT(tally.opens, 1000u);
     RecordProperty("cases", static_cast<int>(tally.cases));
 }
 
@@ -318,6 +326,10 @@ TEST(ProtocolMutation, RepliesDecodeToValidValuesOrDocumentedErrors) {
         encode_reply(ReplyType::ack, 0),
         encode_error(ErrorCode::invalid_bet),
         encode_error(ErrorCode::shutting_down),
+        encode_error(ErrorCode::fenced),
+        encode_resume_reply(0, 0),
+        encode_resume_reply(56, 0x0123456789ABCDEFu),
+        encode_resume_reply(0xFFFFFFFFu, ~Digest{0}),
         encode_winners_reply({}),
         encode_winners_reply({"30904465"}),
         encode_winners_reply({"00000042", "7", "12345678", "1"}),
@@ -337,6 +349,7 @@ TEST(ProtocolMutation, RepliesDecodeToValidValuesOrDocumentedErrors) {
     EXPECT_GT(tally.header_rejected, 1000u);
     EXPECT_GT(tally.bets_ok, 1000u);
     EXPECT_GT(tally.bets_rejected, 100u);
+    EXPECT_GT(tally.resumes, 1000u);
 }
 
 TEST(ProtocolMutation, StoreLinesSplitAndParseToRoundTrippingValues) {

@@ -1,6 +1,7 @@
-// SPEC §5 bet rules written out again, independently of src/common/bet.cpp,
-// for the decoder checks of the mutation test and the fuzz target: a decoder
-// that lets a rule slip is caught even if bet_problem has it wrong too.
+// SPEC §5 bet and source name rules written out again, independently of
+// src/common/bet.cpp and protocol.cpp, for the decoder checks of the mutation
+// test and the fuzz target: a decoder that lets a rule slip is caught even if
+// bet_problem or is_valid_source_name has it wrong too.
 #pragma once
 
 #include "common/bet.hpp"
@@ -52,6 +53,12 @@ inline bool spec_valid(const Bet& bet) {
     return spec_valid_utf8_name(bet.first_name) && spec_valid_utf8_name(bet.last_name) &&
            bet.document.size() <= 8 && digits(bet.document) && year >= 1 && month >= 1 && month <= 12 &&
            day >= 1 && day <= days && bet.number <= 9999;
+}
+
+// 1 to 64 bytes, each a letter, a digit, '.', '_' or '-'.
+inline bool spec_valid_source_name(std::string_view name) {
+    const std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
+    return !name.empty() && name.size() <= 64 && name.find_first_not_of(alphabet) == std::string_view::npos;
 }
 
 } // namespace spec_rules

@@ -17,6 +17,10 @@
 #       and docker-compose-dev.yaml is the generator's 5-agency output
 #   (f) bad generator arguments exit 2
 #   (g) a changed client.ini takes effect on the next `up` with the same images
+#   (h) exactly-once through SIGKILL (tests/docker/kill_mid_upload.sh): the
+#       server container killed mid-upload and started again, then an agency
+#       container killed mid-upload and started again; every agency exits 0,
+#       one draw, and the store holds every bet of every file exactly once
 #
 # Prints `N passed, M failed` last; exits 1 if anything failed. Without a Docker
 # engine it prints a SKIP line and exits 0. Containers are named `server`,
@@ -26,7 +30,8 @@
 #
 # Env: COMPOSE (default: `docker compose` if it answers, else docker-compose),
 #      DOCKER_TEST_SKIP_BUILD=1 to use the images already built,
-#      DOCKER_TEST_TIMEOUT seconds a deployment may take (default 600).
+#      DOCKER_TEST_TIMEOUT seconds a deployment may take (default 600),
+#      DOCKER_TEST_ONLY letters of the checks to run, e.g. "c h" (default: all).
 # shellcheck disable=SC2016,SC2317  # bash -c scripts take "$1"; trap handlers
 set -uo pipefail
 
@@ -59,20 +64,23 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/loteria-docker-test.XXXXXX")
 project_prefix="loteriatest$$"
 projects=()        # "name file" pairs to tear down
 extra_containers=()
+log_followers=()   # pids of background `docker logs -f`
 
-compose() { # compose PROJECT FILE[:OVERRIDE...] ARGS...
-    local project=$1 f files=() args=(); shift
+compose_in() { # compose_in PROJECT_DIR PROJECT FILE[:OVERRIDE...] ARGS...
+    local dir=$1 project=$2 f files=() args=(); shift 2
     IFS=: read -r -a files <<<"$1"; shift
     for f in "${files[@]}"; do args+=(-f "$f"); done
-    "${compose_cmd[@]}" "${args[@]}" --project-directory "$root" -p "$project" "$@"
+    "${compose_cmd[@]}" "${args[@]}" --project-directory "$dir" -p "$project" "$@"
 }
+compose() { compose_in "$root" "$@"; } # compose PROJECT FILE[:OVERRIDE...] ARGS...
 
 teardown_project() { # PROJECT FILE
     compose "$1" "$2" down -v -t 2 --remove-orphans >>"$work/teardown.log" 2>&1 || true
 }
 
 cleanup() {
-    local entry c p f
+    local entry c p f pid
+    for pid in "${log_followers[@]}"; do kill "$pid" 2>/dev/null; done # (h)'s docker logs -f
     for c in "${extra_containers[@]}"; do docker rm -f "$c" >/dev/null 2>&1 || true; done
     for entry in "${projects[@]}"; do
         read -r p f <<<"$entry"
@@ -114,9 +122,11 @@ for image in server:latest client:latest ncat:local; do
 done
 
 # ---------------------------------------------------------------- helpers
-expected_winners() { # AGENCY: rows of .data/agency-N.csv whose 5th field is 7574
-    awk -F, '{ sub(/\r$/, "") } $5 == "7574" { n++ } END { print n + 0 }' "$root/.data/agency-$1.csv"
+winners_in() { # CSV: its rows whose 5th field (the number) is 7574
+    awk -F, '{ sub(/\r$/, "") } $5 == "7574" { n++ } END { print n + 0 }' "$1"
 }
+expected_winners() { winners_in "$root/.data/agency-$1.csv"; } # AGENCY
+
 data_rows() { # AGENCY: non-empty rows
     awk '{ sub(/\r$/, "") } NF { n++ } END { print n + 0 }' "$root/.data/agency-$1.csv"
 }
@@ -124,6 +134,8 @@ exit_code() { docker inspect -f '{{.State.ExitCode}}' "$1" 2>/dev/null; }
 is_running() { [[ $(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null) == true ]]; }
 # log_of LOGFILE SERVICE: one service's lines of a `compose logs --no-color` dump.
 log_of() { sed -n "s/^$2 *| //p" "$1"; }
+
+not() { ! "$@"; } # for `check`: the command must fail
 
 # wait_for_log CONTAINER PATTERN SECONDS: polls the container's log for a line.
 wait_for_log() {
@@ -248,7 +260,7 @@ echo_checks_running() {
     # byte changed (same length), served once by ncat on the same network.
     local payload="sonda de eco" fake="${project_prefix}-notecho"
     local n=${#payload}
-    { printf '\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00'; printf "\\x$(printf '%02x' "$n")"; printf '%s' "${payload%?}X"; } \
+    { printf '\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00'; printf '%b' "\\x$(printf '%02x' "$n")"; printf '%s' "${payload%?}X"; } \
         >"$work/not-echo.bin"
     extra_containers+=("$fake")
     docker create -i --name "$fake" --network "$net" ncat:local -v -l 12345 >/dev/null 2>&1
@@ -444,12 +456,18 @@ config_without_rebuild() {
     teardown_project "$project" "$file"
 }
 
+# (h) SIGKILL of the server and of an agency mid-upload
+# shellcheck source=tests/docker/kill_mid_upload.sh
+source "$root/tests/docker/kill_mid_upload.sh"
+
 # ------------------------------------------------------------------ run
-generator_bad_args
-generator_output
-KEEP_SERVER=1 full_run 5 a
-echo_only
-sigterm_mid_run
-full_run 3 d
-config_without_rebuild
+selected() { [[ -z ${DOCKER_TEST_ONLY:-} || " $DOCKER_TEST_ONLY " == *" $1 "* ]]; }
+selected f && generator_bad_args
+selected e && generator_output
+selected a && KEEP_SERVER=1 full_run 5 a
+selected b && echo_only
+selected c && sigterm_mid_run
+selected d && full_run 3 d
+selected g && config_without_rebuild
+selected h && kill_mid_upload
 summary_and_exit

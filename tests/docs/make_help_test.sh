@@ -7,8 +7,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # -q exits non-zero (the target ":" is not up to date); only the database counts.
-declared=$({ make -C "$root" -pRrq : 2>/dev/null || true; } | sed -n 's/^\.PHONY: //p' | tr ' ' '\n' | sort -u)
-listed=$(make -C "$root" --no-print-directory -s help | awk '$1 == "make" { print $2 }' \
+declared=$({ MAKEFLAGS= make -C "$root" -pRrq : 2>/dev/null || true; } | sed -n 's/^\.PHONY: //p' | tr ' ' '\n' | sort -u)
+listed=$(MAKEFLAGS= make -C "$root" --no-print-directory -s help | awk '$1 == "make" { print $2 }' \
          | tr -d '[]' | tr '|' '\n' | sort -u)
 [[ -n $declared ]] || { echo "FAIL: make -p declared no .PHONY target"; exit 1; }
 missing=$(comm -23 <(echo "$declared") <(echo "$listed"))

@@ -1,6 +1,6 @@
 // libFuzzer target for every decoder that reads bytes a peer or a file controls:
-// the wire codec (SPEC §5), the handler -> coordinator pipe framing and the
-// CSV store line reader. Each input goes through all of them; a broken
+// the wire codec (SPEC §5: requests with OPEN, replies with RESUME), the
+// handler -> coordinator pipe framing and the CSV store line reader. Each input goes through all of them; a broken
 // invariant prints which one and traps, so libFuzzer keeps the input.
 //
 //   make fuzz [FUZZ_SECONDS=30]     (tests/fuzz/fuzz.mk)
@@ -10,6 +10,7 @@
 #include "common/protocol.hpp"
 #include "server/ipc.hpp"
 #include "../common/spec_rules.hpp"
+#include "ipc_bytes.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -23,6 +24,7 @@
 using namespace wire;
 
 using spec_rules::spec_valid;
+using spec_rules::spec_valid_source_name;
 using spec_rules::spec_valid_utf8_name;
 
 namespace {
@@ -99,13 +101,13 @@ void fuzz_request(const std::uint8_t* data, std::size_t size) {
     const std::size_t payload = payload_size(h);
     CHECK(kRequestHeaderSize + payload <= kMaxFrame);
     switch (h.type) {
-    case RequestType::bets:
-        CHECK(h.count >= 1 && h.count <= kMaxBetsPerFrame && h.batch >= 1);
+    case RequestType::bets: // any `first`: only the coordinator can tell a gap
+        CHECK(h.count >= 1 && h.count <= kMaxBetsPerFrame);
         CHECK(payload == h.count * kBetSize);
         break;
     case RequestType::done:
     case RequestType::winners: {
-        CHECK(h.count == 0 && h.batch == 0 && payload == 0);
+        CHECK(h.count == 0 && h.first == 0 && payload == 0);
         const Bytes frame = encode_request(h.type, h.agency);
         CHECK(frame.size() == kRequestHeaderSize && same_bytes(frame.data(), data, kRequestHeaderSize));
         break;
@@ -113,13 +115,23 @@ void fuzz_request(const std::uint8_t* data, std::size_t size) {
     case RequestType::echo:
         CHECK(payload == h.count && h.count <= kMaxEchoPayload);
         break;
+    case RequestType::open:
+        CHECK(h.first == 0 && h.count >= 1 && h.count <= kMaxSourceName && payload == h.count);
+        break;
     }
     if (size < kRequestHeaderSize + payload) return;
     const std::uint8_t* body = data + kRequestHeaderSize;
+    const std::string_view text(reinterpret_cast<const char*>(body), payload);
 
-    if (h.type == RequestType::echo && h.agency == 0 && h.batch == 0) {
-        const Bytes frame = encode_echo_frame(std::string_view(reinterpret_cast<const char*>(body), payload));
+    if (h.type == RequestType::echo && h.agency == 0 && h.first == 0) {
+        const Bytes frame = encode_echo_frame(text);
         CHECK(frame.size() == kRequestHeaderSize + payload && same_bytes(frame.data(), data, frame.size()));
+    }
+    if (h.type == RequestType::open) {
+        // The header does not judge the name (the coordinator does); the frame re-encodes.
+        const Bytes frame = encode_open_frame(h.agency, text);
+        CHECK(frame.size() == kRequestHeaderSize + payload && same_bytes(frame.data(), data, frame.size()));
+        CHECK(is_valid_source_name(text) == spec_valid_source_name(text));
     }
     if (h.type != RequestType::bets) return;
 
@@ -141,7 +153,7 @@ void fuzz_request(const std::uint8_t* data, std::size_t size) {
         check_store_round_trip(bet);
     }
     // Re-encoding gives the same bytes back, and decoding those the same bets.
-    const Bytes frame = encode_bets_frame(h.agency, h.batch, bets.value());
+    const Bytes frame = encode_bets_frame(h.agency, h.first, bets.value());
     CHECK(frame.size() == kRequestHeaderSize + payload);
     CHECK(same_bytes(frame.data(), data, frame.size()));
     const auto again = decode_request_header(frame.data());
@@ -162,6 +174,14 @@ void fuzz_reply(const std::uint8_t* data, std::size_t size) {
     CHECK(same_bytes(head.data(), data, kReplyHeaderSize));
     const Bytes reply = encode_reply(h.type, h.value);
     CHECK(reply.size() == kReplyHeaderSize && same_bytes(reply.data(), data, kReplyHeaderSize));
+    if (h.type == ReplyType::resume && size >= kReplyHeaderSize + kDigestSize) {
+        const Digest digest = get_u64(data + kReplyHeaderSize);
+        const Bytes resume = encode_resume_reply(h.value, digest);
+        CHECK(resume.size() == kReplyHeaderSize + kDigestSize && same_bytes(resume.data(), data, resume.size()));
+        std::uint8_t again[kDigestSize];
+        put_u64(again, digest);
+        CHECK(same_bytes(again, data + kReplyHeaderSize, kDigestSize));
+    }
     if (h.type != ReplyType::winners) return;
 
     // As many documents as the reply announces, or as the input holds.
@@ -187,26 +207,35 @@ void fuzz_ipc(const std::uint8_t* data, std::size_t size) {
     for (;;) {
         const std::string before = inbox;
         const ipc::Parse parse = ipc::take_request(inbox, request);
+        const auto* bytes = reinterpret_cast<const std::uint8_t*>(before.data());
         if (parse != ipc::Parse::ok) {
             CHECK(inbox == before); // incomplete or invalid leaves the inbox alone
-            if (parse == ipc::Parse::incomplete && before.size() >= ipc::kRequestHeaderSize) {
-                const auto* bytes = reinterpret_cast<const std::uint8_t*>(before.data());
-                CHECK(decode_request_header(bytes).ok());
+            if (before.size() < ipc::kRequestHeaderSize) {
+                CHECK(parse == ipc::Parse::incomplete);
+                return;
             }
+            const auto header = decode_request_header(bytes);
+            const std::uint32_t length = get_u32(bytes + kRequestHeaderSize + 4);
+            const bool sane = header.ok() && length <= ipc::kMaxBody &&
+                              (header.value().type != RequestType::bets || length >= header.value().count * 8u);
+            if (parse == ipc::Parse::incomplete) CHECK(sane && before.size() < ipc::kRequestHeaderSize + length);
+            else CHECK(!sane);
             return;
         }
-        CHECK(request.lines.size() <= ipc::kMaxLines);
-        const std::size_t used = ipc::kRequestHeaderSize + request.lines.size();
+        const std::size_t length = get_u32(bytes + kRequestHeaderSize + 4);
+        const std::size_t used = ipc::kRequestHeaderSize + length;
+        CHECK(length <= ipc::kMaxBody);
         CHECK(before.size() == inbox.size() + used);
-        // The message re-encodes to the bytes it was taken from.
-        std::string message(ipc::kRequestHeaderSize, '\0');
-        const auto head = encode_request_header(request.header);
-        std::memcpy(message.data(), head.data(), head.size());
-        put_u32(reinterpret_cast<std::uint8_t*>(message.data()) + head.size(),
-                static_cast<std::uint32_t>(request.lines.size()));
-        message += request.lines;
-        CHECK(before.compare(0, used, message) == 0);
         CHECK(inbox == before.substr(used));
+        CHECK(request.source == get_u32(bytes + kRequestHeaderSize));
+        if (request.header.type == RequestType::bets) {
+            CHECK(request.hashes.size() == request.header.count && request.name.empty());
+            CHECK(request.lines.size() == length - 8 * request.hashes.size());
+        } else {
+            CHECK(request.hashes.empty() && request.lines.empty() && request.name.size() == length);
+        }
+        // The message re-encodes to the bytes it was taken from.
+        CHECK(before.compare(0, used, ipc_bytes(request)) == 0);
     }
 }
 
@@ -242,6 +271,7 @@ void fuzz_text(const std::uint8_t* data, std::size_t size) {
                                                           : line.find_first_not_of('0')));
     }
     CHECK(!name_problem(line) == spec_valid_utf8_name(line)); // differential: two UTF-8 validators
+    CHECK(is_valid_source_name(line) == spec_valid_source_name(line));
 
     Bet bet;
     if (parse_store_line(line, bet)) {

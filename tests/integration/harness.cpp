@@ -44,6 +44,9 @@ bool is_program_variable(const std::string& name) {
     return false;
 }
 
+// Detail keys the course's parser takes for its own (SPEC §4).
+bool is_reserved_key(const std::string& key) { return key == "action" || key == "result" || key == "source"; }
+
 } // namespace
 
 // ---- TempDir ------------------------------------------------------------------
@@ -293,6 +296,7 @@ std::optional<ActionLine> parse_action_line(const std::string& text) {
     parsed.result = match[1];
     for (std::size_t i = 2; i < parts.size(); ++i) {
         if (!std::regex_match(parts[i], match, kDetail)) return std::nullopt;
+        if (is_reserved_key(match[1])) return std::nullopt;
         parsed.details.emplace_back(match[1], match[2]);
     }
     return parsed;

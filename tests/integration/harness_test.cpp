@@ -31,6 +31,21 @@ TEST(Harness, RejectsMalformedActionLines) {
     for (const char* text : bad) EXPECT_FALSE(parse_action_line(text)) << text;
 }
 
+// SPEC §4: the parser keeps `action`, `result` and `source` for itself; a
+// protocol source is logged as `fuente`.
+TEST(Harness, AcceptsFuenteAndRejectsReservedDetailKeys) {
+    const auto line = parse_action_line(
+        "INFO action: apuesta_recibida | result: success | cantidad: 56 | agencia: 3 | fuente: agency-3.csv | "
+        "first: 112 | repetidas: 0");
+    ASSERT_TRUE(line);
+    EXPECT_EQ(line->get("fuente"), "agency-3.csv");
+    EXPECT_EQ(line->get("first"), "112");
+    for (const char* key : {"source", "action", "result"}) {
+        const std::string text = std::string("INFO action: abrir_fuente | result: success | ") + key + ": agency-3.csv";
+        EXPECT_FALSE(parse_action_line(text)) << text;
+    }
+}
+
 TEST(Harness, SplitsCsvLikeTheStore) {
     const auto fields = harness::split_csv("1,\"Pérez, Juan\",\"O\"\"Neil\",00000042,1990-05-17,7574");
     ASSERT_TRUE(fields);

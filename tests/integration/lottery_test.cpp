@@ -106,6 +106,7 @@ TEST(Lottery, SingleBetFromTheEnvironment) {
                                 {"NUMERO", "7574"}};
     Agency agency;
     agency.id = 1;
+    agency.source = scenario::single_bet_source(bet_env.at("DOCUMENTO"), std::stoi(bet_env.at("NUMERO")));
     agency.bets.push_back({1, bet_env.at("NOMBRE"), bet_env.at("APELLIDO"), bet_env.at("DOCUMENTO"),
                            bet_env.at("NACIMIENTO"), std::stoi(bet_env.at("NUMERO"))});
     if (agency.bets[0].number == 7574) agency.winners.insert(bet_env.at("DOCUMENTO"));
@@ -157,7 +158,8 @@ TEST(Lottery, InvalidRowIsSkipped) {
     EXPECT_EQ(skip[0].get("linea"), "3") << skip[0].raw;
 }
 
-// SPEC §5: batch numbers make a second run harmless.
+// SPEC §5: positions in a source make a second run harmless: its OPEN
+// learns that every bet is stored, it sends none and goes on to its winners.
 TEST(Lottery, RerunAfterTheDrawStoresNothingNew) {
     TempDir dir;
     const Agency agency = load_agency(1, course_csv(5));
@@ -178,6 +180,11 @@ TEST(Lottery, RerunAfterTheDrawStoresNothingNew) {
     EXPECT_EQ(harness::read_file(server.store), store_before) << "the re-run changed the store";
     ASSERT_NO_FATAL_FAILURE(scenario::stop_server(server));
 
-    scenario::verify_client(agency, second.log_file(), second_exit); // same winners
-    scenario::verify_server({agency}, server);                      // each bet stored once, one draw
+    // Same winners, nothing sent: the server held all of the source.
+    scenario::verify_client(agency, second.log_file(), second_exit, agency.bets.size());
+    scenario::verify_server({agency}, server); // each bet stored once, one draw
+    const auto opened = with_action(harness::parse_log(server.log), "abrir_fuente", "success");
+    ASSERT_EQ(opened.size(), 2u) << "one OPEN per run";
+    EXPECT_EQ(opened[0].get("almacenadas"), "0") << opened[0].raw;
+    EXPECT_EQ(opened[1].get("almacenadas"), std::to_string(agency.bets.size())) << opened[1].raw;
 }

@@ -2,9 +2,10 @@
 // SIGKILL of the server at random moments (with and without SERVER_FSYNC)
 // and restarts on the same port and store; a kill after the draw and one at
 // the last DONE; a torn journal line plus an unvouched store tail; a store
-// without a journal across two restarts; a client that gives up after
-// CLI_SERVER_CONNECTRETRYSECONDS; SIGTERM of the server mid-run and a
-// restart; SIGTERM of a client.
+// without a journal across two restarts; stores the server must refuse (a
+// journal of format 1, a store shorter than its journal); a client that
+// gives up after CLI_SERVER_CONNECTRETRYSECONDS; SIGTERM of the server
+// mid-run and a restart; SIGTERM of a client.
 //
 // Handler processes are followed through /proc: their pids come from the
 // server's `accept | ... | handler_pid: P` lines, and P still counts as a
@@ -273,18 +274,23 @@ void kill_incarnation(Incarnation& incarnation) {
               << " handler(s), last one gone " << took << " ms after the server" << std::endl;
 }
 
-// The journal as the README documents it: `batch <agency> <batch> <bytes>`
-// and `done <agency>` (and `base <bytes>`, the store as a new journal found it).
+// The journal, format 2 (docs: `journal 2`, then `base <store bytes>`,
+// `source <id> <agency> <name>`, `open <id> <connection>`,
+// `bets <id> <stored> <digest> <store bytes>`, `done <agency>`).
 struct JournalView {
     std::string complete;           // the complete lines
     std::size_t torn = 0;           // bytes after the last '\n'
-    std::size_t batches = 0, done = 0;
-    unsigned long long vouched = 0; // the last batch line's length
-    std::string bad;                // the first line that is neither
+    bool header = false;            // the first line is `journal 2`
+    std::size_t sources = 0, opens = 0, bets = 0, done = 0;
+    std::map<std::string, unsigned long long> stored; // source id -> its last `bets` line's count
+    unsigned long long vouched = 0; // the last `bets` (or `base`) line's store length
+    std::string bad;                // the first line that is none of these
 };
 
 JournalView read_journal(const std::string& path) {
-    static const std::regex kBatch(R"(^batch (\d+) (\d+) (\d+)$)");
+    static const std::regex kSource(R"(^source (\d+) (\d+) ([A-Za-z0-9._-]{1,64})$)");
+    static const std::regex kOpen(R"(^open (\d+) (\d+)$)");
+    static const std::regex kBets(R"(^bets (\d+) (\d+) (\d+) (\d+)$)");
     static const std::regex kDone(R"(^done (\d+)$)");
     static const std::regex kBase(R"(^base (\d+)$)");
     JournalView view;
@@ -295,10 +301,19 @@ JournalView read_journal(const std::string& path) {
     view.complete.erase(keep);
     std::istringstream in(view.complete);
     std::smatch match;
-    for (std::string line; std::getline(in, line);) {
-        if (std::regex_match(line, match, kBatch)) {
-            ++view.batches;
-            view.vouched = std::stoull(match[3]);
+    bool first = true;
+    for (std::string line; std::getline(in, line); first = false) {
+        if (first) {
+            view.header = line == "journal 2";
+            if (!view.header) view.bad = line;
+        } else if (std::regex_match(line, match, kBets)) {
+            ++view.bets;
+            view.stored[match[1]] = std::stoull(match[2]);
+            view.vouched = std::stoull(match[4]);
+        } else if (std::regex_match(line, match, kSource)) {
+            ++view.sources;
+        } else if (std::regex_match(line, match, kOpen)) {
+            ++view.opens;
         } else if (std::regex_match(line, match, kDone)) {
             ++view.done;
         } else if (std::regex_match(line, match, kBase)) {
@@ -317,6 +332,14 @@ std::optional<ActionLine> recover_line(const std::string& log) {
     if (lines.empty()) return std::nullopt;
     EXPECT_EQ(lines[0].result, "success") << lines[0].raw;
     return lines[0];
+}
+
+// Waits for the `sorteo` line of an incarnation (the draw runs between poll
+// rounds, after `listen`).
+void await_draw(Incarnation& incarnation) {
+    const auto line = harness::wait_for_line(incarnation.server.log, std::regex(R"(action: sorteo \| result: success)"),
+                                             harness::kDeadline, &incarnation.server.process);
+    ASSERT_TRUE(line) << "no draw; log:\n" << harness::read_file(incarnation.server.log);
 }
 
 // ---- data ---------------------------------------------------------------------------
@@ -389,7 +412,8 @@ void expect_acknowledged_in_store(const std::multiset<std::string>& acknowledged
                               << " acknowledged bets (agency/dni/numero) are not in the store:" << first_few(lost);
 }
 
-std::size_t batches_of(const Agency& agency) {
+// BETS frames an agency's client sends (kBatchSize bets each but the last).
+std::size_t frames_of(const Agency& agency) {
     return (agency.bets.size() + scenario::kBatchSize - 1) / scenario::kBatchSize;
 }
 
@@ -421,8 +445,8 @@ void wait_and_verify_clients(const std::vector<Agency>& agencies, std::vector<ha
 }
 
 // Server-side checks over every incarnation's log: exactly one draw, in the
-// last incarnation, with every bet and winner; no batch stored twice.
-// Only the first `count` incarnations when given.
+// last incarnation, with every bet and winner; no position of a source
+// stored twice. Only the first `count` incarnations when given.
 void verify_incarnations(const std::vector<Agency>& agencies, const std::vector<Incarnation>& all,
                          std::size_t count = 0) {
     const std::vector<const Incarnation*> incarnations = [&] {
@@ -433,7 +457,8 @@ void verify_incarnations(const std::vector<Agency>& agencies, const std::vector<
     std::size_t bets = 0, winners = 0;
     for (const Agency& agency : agencies) bets += agency.bets.size(), winners += agency.winners.size();
     std::size_t draws = 0;
-    std::map<std::pair<std::string, std::string>, std::string> stored_batches; // (agencia, lote) -> log
+    // (agencia, fuente) -> first position -> (end, where it was logged)
+    std::map<std::pair<std::string, std::string>, std::map<long long, std::pair<long long, std::string>>> stored;
     for (std::size_t i = 0; i < incarnations.size(); ++i) {
         const std::string& log = incarnations[i]->server.log;
         const auto lines = harness::parse_log(log);
@@ -449,13 +474,25 @@ void verify_incarnations(const std::vector<Agency>& agencies, const std::vector<
             }
         }
         for (const ActionLine& line : with_action(lines, "apuesta_recibida", "success")) {
-            const auto key = std::make_pair(line.get("agencia"), line.get("lote"));
-            const auto [it, fresh] = stored_batches.emplace(key, log + ":" + std::to_string(line.line_number));
-            EXPECT_TRUE(fresh) << "batch " << key.second << " of agency " << key.first << " stored twice: "
-                               << it->second << " and " << log << ":" << line.line_number;
+            const long long first = std::stoll("0" + line.get("first")), end = first + std::stoll("0" + line.get("cantidad"));
+            const std::string where = log + ":" + std::to_string(line.line_number);
+            const auto [it, fresh] = stored[{line.get("agencia"), line.get("fuente")}].emplace(first, std::make_pair(end, where));
+            EXPECT_TRUE(fresh) << "agency " << line.get("agencia") << ", source " << line.get("fuente")
+                               << ": position " << first << " stored twice: " << it->second.second << " and " << where;
         }
     }
     EXPECT_EQ(draws, 1u) << "sorteo lines across all " << incarnations.size() << " incarnations";
+    // The logged ranges of each source, in order, must not overlap (nor repeat).
+    for (const auto& [source, ranges] : stored) {
+        long long covered = 0;
+        std::string previous = "(start)";
+        for (const auto& [first, range] : ranges) {
+            EXPECT_GE(first, covered) << "agency " << source.first << ", source " << source.second << ": positions from "
+                                      << first << " stored again at " << range.second << " (already by " << previous << ")";
+            covered = std::max(covered, range.first);
+            previous = range.second;
+        }
+    }
 }
 
 std::string seed_name(const ::testing::TestParamInfo<std::uint32_t>& info) {
@@ -474,7 +511,7 @@ namespace {
 
 // The agencies run against a server that is SIGKILLed three times, each
 // time after the K-th apuesta_recibida of its log (K random, at most a
-// quarter of the batches left so that the run cannot finish first), and
+// quarter of the frames left so that the run cannot finish first), and
 // restarted on the same port and store. `server_env` is added to the
 // server's environment.
 void kill_and_restart(std::uint32_t seed, const std::vector<Agency>& agencies, const scenario::Env& server_env) {
@@ -485,8 +522,8 @@ void kill_and_restart(std::uint32_t seed, const std::vector<Agency>& agencies, c
     const std::uint16_t port = harness::free_port();
     ASSERT_NE(port, 0);
     const unsigned count = static_cast<unsigned>(agencies.size());
-    std::size_t total_batches = 0;
-    for (const Agency& agency : agencies) total_batches += batches_of(agency);
+    std::size_t total_frames = 0;
+    for (const Agency& agency : agencies) total_frames += frames_of(agency);
 
     std::vector<Incarnation> incarnations;
     incarnations.reserve(8);
@@ -500,7 +537,7 @@ void kill_and_restart(std::uint32_t seed, const std::vector<Agency>& agencies, c
     for (int kill = 0; kill < kKills; ++kill) {
         Incarnation& current = incarnations.back();
         // Up to a quarter of what is left: the run must not finish before the last kill.
-        const std::size_t k = uniform(rng, 1, (total_batches - received) / 4);
+        const std::size_t k = uniform(rng, 1, (total_frames - received) / 4);
         std::cout << "[ moment   ] kill " << kill + 1 << ": after apuesta_recibida #" << k << " of "
                   << current.server.log << std::endl;
         std::size_t seen = 0;
@@ -515,11 +552,19 @@ void kill_and_restart(std::uint32_t seed, const std::vector<Agency>& agencies, c
             << "test setup: the draw happened before kill " << kill + 1 << " (K too large)";
         received += count_containing(lines, kReceived);
         const JournalView journal = read_journal(current.server.store + ".journal");
-        EXPECT_EQ(journal.bad, "") << "the journal holds a line that is neither batch nor done";
+        EXPECT_TRUE(journal.header) << "the journal does not start with `journal 2`";
+        EXPECT_EQ(journal.bad, "") << "the journal holds a line of no known kind";
         EXPECT_EQ(journal.torn, 0u) << "the journal has a torn line after SIGKILL";
-        const long long store_bytes = file_size(current.server.store);
+        const std::string store_text = harness::read_file(current.server.store);
+        const long long store_bytes = static_cast<long long>(store_text.size());
         ASSERT_GE(store_bytes, static_cast<long long>(journal.vouched))
             << "the store is shorter than its journal vouches for: acknowledged bets lost";
+        // What a client saw acknowledged is in the part of the store the journal vouches for.
+        const auto vouched = store_keys(store_text.substr(0, journal.vouched));
+        for (std::size_t i = 0; i < agencies.size(); ++i)
+            expect_acknowledged_in_store(acknowledged_keys(agencies[i].id, complete_lines(clients[i].log_file())),
+                                         vouched, "kill " + std::to_string(kill + 1) + ", agency " +
+                                                      std::to_string(agencies[i].id));
 
         incarnations.emplace_back();
         Incarnation& next = incarnations.back();
@@ -529,15 +574,16 @@ void kill_and_restart(std::uint32_t seed, const std::vector<Agency>& agencies, c
         ASSERT_TRUE(recover);
         std::cout << "[ recover  ] " << recover->raw.substr(recover->raw.find("action:")) << std::endl;
         EXPECT_EQ(recover->get("journal"), "replayed") << recover->raw;
-        EXPECT_EQ(recover->get("batches"), std::to_string(journal.batches)) << recover->raw;
+        EXPECT_EQ(recover->get("fuentes"), std::to_string(journal.sources)) << recover->raw;
         EXPECT_EQ(recover->get("done"), std::to_string(journal.done)) << recover->raw;
         EXPECT_EQ(recover->get("store_bytes"), std::to_string(journal.vouched)) << recover->raw;
         EXPECT_EQ(recover->get("dropped_bytes"), std::to_string(store_bytes - static_cast<long long>(journal.vouched)))
             << recover->raw;
         EXPECT_EQ(recover->get("dropped_journal_bytes"), "0") << recover->raw;
         if (store_bytes > static_cast<long long>(journal.vouched)) ++kills_with_tail;
-        EXPECT_GE(journal.batches, received) << "every batch a handler logged as stored must be in the journal";
-        EXPECT_LE(journal.batches, total_batches);
+        EXPECT_GE(journal.bets, received) << "every frame a handler logged as stored must be in the journal";
+        EXPECT_LE(journal.bets, total_frames);
+        EXPECT_LE(journal.sources, agencies.size()) << "one source per agency file";
     }
 
     ASSERT_NO_FATAL_FAILURE(wait_and_verify_clients(agencies, clients));
@@ -546,7 +592,15 @@ void kill_and_restart(std::uint32_t seed, const std::vector<Agency>& agencies, c
     expect_store_exactly(dir.file("bets.csv"), expected_store(agencies));
     const JournalView journal = read_journal(dir.file("bets.csv.journal"));
     EXPECT_EQ(journal.done, count);
-    EXPECT_EQ(journal.batches, total_batches) << "one journal line per batch";
+    EXPECT_EQ(journal.sources, agencies.size()) << "one source per agency file";
+    // A client resends its frames unchanged, so a frame is never split: one
+    // `bets` line per frame, however often it was sent.
+    EXPECT_EQ(journal.bets, total_frames) << "one journal `bets` line per frame";
+    // Source ids follow the order of the first OPENs: compare the counts as a multiset.
+    std::multiset<unsigned long long> stored_counts, bet_counts;
+    for (const auto& [id, stored] : journal.stored) stored_counts.insert(stored);
+    for (const Agency& agency : agencies) bet_counts.insert(agency.bets.size());
+    EXPECT_TRUE(stored_counts == bet_counts) << "the journal's last stored count per source differs from the files";
     EXPECT_EQ(journal.vouched, static_cast<unsigned long long>(file_size(dir.file("bets.csv"))));
     std::cout << "[ timing   ] seed " << seed << ": " << ms_since(started) << " ms; " << kills_with_tail << " of "
               << kKills << " kills left an unvouched store tail" << std::endl;
@@ -571,15 +625,15 @@ TEST_P(Recovery, KillWithFsyncAtRandomMoments) {
 INSTANTIATE_TEST_SUITE_P(, Recovery, ::testing::Values(1u, 20240607u, 3141592653u), seed_name);
 
 // After a complete run, SIGKILL and restart: the draw runs at start, and a
-// re-run agency gets the same winners without touching the store.
+// re-run agency gets the same winners without touching the store: its OPEN
+// learns that the whole source is stored, so it sends nothing.
 TEST_F(Recovery, KillDuringDrawWindowAndRerun) {
     TempDir dir;
     const std::uint16_t port = harness::free_port();
     ASSERT_NE(port, 0);
     const std::vector<Agency> agencies = course_agencies(kAgencies);
-    std::size_t total_batches = 0, bets = 0, winners = 0;
-    for (const Agency& agency : agencies)
-        total_batches += batches_of(agency), bets += agency.bets.size(), winners += agency.winners.size();
+    std::size_t bets = 0, winners = 0;
+    for (const Agency& agency : agencies) bets += agency.bets.size(), winners += agency.winners.size();
 
     std::vector<Incarnation> incarnations(2);
     ASSERT_NO_FATAL_FAILURE(start_incarnation(dir, port, kAgencies, "server-0.log", incarnations[0]));
@@ -601,17 +655,17 @@ TEST_F(Recovery, KillDuringDrawWindowAndRerun) {
     ASSERT_TRUE(recover);
     EXPECT_EQ(recover->get("journal"), "replayed") << recover->raw;
     EXPECT_EQ(recover->get("done"), std::to_string(kAgencies)) << recover->raw;
-    EXPECT_EQ(recover->get("batches"), std::to_string(total_batches)) << recover->raw;
+    EXPECT_EQ(recover->get("fuentes"), std::to_string(kAgencies)) << recover->raw;
     EXPECT_EQ(recover->get("store_bytes"), std::to_string(store_before.size())) << recover->raw;
     EXPECT_EQ(recover->get("dropped_bytes"), "0") << recover->raw;
     EXPECT_EQ(recover->get("dropped_journal_bytes"), "0") << recover->raw;
     {
+        // The draw runs at start, in slices between poll rounds: no request is needed.
+        ASSERT_NO_FATAL_FAILURE(await_draw(incarnations[1]));
         const auto lines = harness::parse_log(log);
         const auto sorteo = with_action(lines, "sorteo", "success");
-        const auto listen = with_action(lines, "listen", "success");
         ASSERT_EQ(sorteo.size(), 1u) << "the draw must run at start when every agency was done";
-        ASSERT_EQ(listen.size(), 1u);
-        EXPECT_LT(sorteo[0].line_number, listen[0].line_number) << "the draw must run before listening";
+        EXPECT_TRUE(with_action(lines, "accept").empty()) << "test setup: a connection before the draw";
         EXPECT_EQ(sorteo[0].get("apuestas"), std::to_string(bets)) << sorteo[0].raw;
         EXPECT_EQ(sorteo[0].get("ganadores"), std::to_string(winners)) << sorteo[0].raw;
     }
@@ -619,22 +673,30 @@ TEST_F(Recovery, KillDuringDrawWindowAndRerun) {
     const Agency& agency = agencies[1]; // agency 2
     harness::Process rerun = scenario::spawn_client(dir, agency.id, port, {{"CLI_DATA_FILE", agency.csv}}, "rerun-2.log");
     const int code = rerun.wait_exit(kClientsDeadline);
-    scenario::verify_client(agency, rerun.log_file(), code);
+    scenario::verify_client(agency, rerun.log_file(), code, agency.bets.size());
     const auto rerun_winners = with_action(harness::parse_log(rerun.log_file()), "ganadores", "success");
     ASSERT_EQ(rerun_winners.size(), first_winners.size());
     if (!rerun_winners.empty()) {
         EXPECT_EQ(rerun_winners[0].get("dni"), first_winners[0].get("dni"));
     }
     EXPECT_EQ(harness::read_file(dir.file("bets.csv")), store_before) << "the re-run changed the store";
-    EXPECT_EQ(harness::read_file(dir.file("bets.csv.journal")), journal_before) << "the re-run changed the journal";
+    // The re-run's OPEN fenced the source: one `open` line more, nothing else.
+    const std::string journal_after = harness::read_file(dir.file("bets.csv.journal"));
+    ASSERT_EQ(journal_after.compare(0, journal_before.size(), journal_before), 0) << "the re-run rewrote the journal";
+    EXPECT_TRUE(std::regex_match(journal_after.substr(journal_before.size()), std::regex("open \\d+ \\d+\n")))
+        << "the re-run added more than its `open` line: " << journal_after.substr(journal_before.size());
 
     ASSERT_NO_FATAL_FAILURE(scenario::stop_server(incarnations[1].server));
     const auto lines = harness::parse_log(log);
     EXPECT_EQ(harness::fail_lines(lines), "");
     EXPECT_EQ(with_action(lines, "sorteo").size(), 1u);
-    EXPECT_TRUE(with_action(lines, "apuesta_recibida").empty()) << "the re-run stored a batch again";
+    EXPECT_TRUE(with_action(lines, "apuesta_recibida").empty()) << "the re-run sent bets again";
+    EXPECT_TRUE(with_action(lines, "apuestas_repetidas").empty()) << "the re-run sent bets again";
     EXPECT_TRUE(with_action(lines, "apuesta_almacenada").empty()) << "the re-run stored a bet again";
-    EXPECT_EQ(with_action(lines, "lote_repetido", "success").size(), batches_of(agency));
+    const auto opened = with_action(lines, "abrir_fuente", "success");
+    ASSERT_EQ(opened.size(), 1u);
+    EXPECT_EQ(opened[0].get("fuente"), agency.source) << opened[0].raw;
+    EXPECT_EQ(opened[0].get("almacenadas"), std::to_string(agency.bets.size())) << opened[0].raw;
     const auto sent = with_action(lines, "ganadores_enviados", "success");
     ASSERT_EQ(sent.size(), 1u);
     EXPECT_EQ(sent[0].get("agencia"), std::to_string(agency.id)) << sent[0].raw;
@@ -657,7 +719,7 @@ TEST_F(Recovery, TornJournalTailAndUnvouchedStoreTail) {
     std::vector<Incarnation> incarnations(3);
     ASSERT_NO_FATAL_FAILURE(start_incarnation(dir, port, 1, "server-0.log", incarnations[0]));
     std::vector<harness::Process> clients = spawn_clients(dir, agencies, port, "30");
-    const std::size_t k = uniform(rng, 1, batches_of(agencies[0]) / 3);
+    const std::size_t k = uniform(rng, 1, frames_of(agencies[0]) / 3);
     std::cout << "[ moment   ] kill after apuesta_recibida #" << k << std::endl;
     ASSERT_TRUE(wait_for_count(incarnations[0].server.log, kReceived, k, harness::kDeadline,
                                running(incarnations[0].server.process, clients)));
@@ -665,16 +727,19 @@ TEST_F(Recovery, TornJournalTailAndUnvouchedStoreTail) {
     ASSERT_EQ(count_containing(complete_lines(incarnations[0].server.log), "action: sorteo"), 0u) << "test setup";
 
     const JournalView before = read_journal(journal_path);
+    ASSERT_TRUE(before.header);
     ASSERT_EQ(before.bad, "");
     ASSERT_EQ(before.torn, 0u);
-    // The crash this simulates: batch N+1's bets were written (three of them,
-    // all winners, so that keeping them would show in the client's winners)...
+    ASSERT_EQ(before.sources, 1u);
+    ASSERT_EQ(before.stored.count("0"), 1u) << "no `bets 0 ...` line: test setup";
+    // The crash this simulates: the next frame's bets were written (three of
+    // them, all winners, so that keeping them would show in the client's winners)...
     const std::string fake = "1,Fantasma,Uno,99999991,2000-01-01,7574\n"
                              "1,Fantasma,Dos,99999992,2000-01-02,7574\n"
                              "1,Fantasma,Tres,99999993,2000-01-03,7574\n";
     ASSERT_NO_FATAL_FAILURE(append_to(store, fake));
     // ...and its journal line was cut in the middle.
-    const std::string torn = "batch 1 " + std::to_string(before.batches + 1) + " 12";
+    const std::string torn = "bets 0 " + std::to_string(before.stored.at("0") + 3) + " 12";
     ASSERT_NO_FATAL_FAILURE(append_to(journal_path, torn));
     const long long store_bytes = file_size(store);
     ASSERT_GE(store_bytes, static_cast<long long>(before.vouched + fake.size()));
@@ -684,7 +749,7 @@ TEST_F(Recovery, TornJournalTailAndUnvouchedStoreTail) {
     ASSERT_TRUE(recover);
     std::cout << "[ recover  ] " << recover->raw.substr(recover->raw.find("action:")) << std::endl;
     EXPECT_EQ(recover->get("journal"), "replayed") << recover->raw;
-    EXPECT_EQ(recover->get("batches"), std::to_string(before.batches)) << recover->raw;
+    EXPECT_EQ(recover->get("fuentes"), "1") << recover->raw;
     EXPECT_EQ(recover->get("store_bytes"), std::to_string(before.vouched)) << recover->raw;
     EXPECT_EQ(recover->get("dropped_bytes"), std::to_string(store_bytes - static_cast<long long>(before.vouched)))
         << recover->raw;
@@ -702,7 +767,8 @@ TEST_F(Recovery, TornJournalTailAndUnvouchedStoreTail) {
     EXPECT_EQ(after.torn, 0u);
     EXPECT_EQ(after.complete.compare(0, before.complete.size(), before.complete), 0)
         << "the journal's replayed part changed";
-    EXPECT_EQ(after.batches, batches_of(agencies[0]));
+    EXPECT_EQ(after.bets, frames_of(agencies[0]));
+    EXPECT_EQ(after.stored.at("0"), agencies[0].bets.size());
     EXPECT_EQ(after.done, 1u);
     EXPECT_EQ(after.vouched, static_cast<unsigned long long>(file_size(store)));
 
@@ -713,15 +779,17 @@ TEST_F(Recovery, TornJournalTailAndUnvouchedStoreTail) {
     EXPECT_EQ(again->get("dropped_bytes"), "0") << again->raw;
     EXPECT_EQ(again->get("dropped_journal_bytes"), "0") << again->raw;
     EXPECT_EQ(again->get("done"), "1") << again->raw;
+    ASSERT_NO_FATAL_FAILURE(await_draw(incarnations[2]));
     ASSERT_NO_FATAL_FAILURE(scenario::stop_server(incarnations[2].server));
     EXPECT_EQ(with_action(harness::parse_log(incarnations[2].server.log), "sorteo", "success").size(), 1u);
 }
 
 // SIGKILL the moment the last agency's DONE is logged: the coordinator logs
-// agencia_finalizada, then draws (a few ms for the course data), then ACKs,
-// so the kill lands just before, inside or just after the draw. Every DONE
-// was journaled: the restarted server draws at start and every client,
-// waiting for its winners or resending DONE, finishes with the right ones.
+// agencia_finalizada, starts the draw and ACKs, then reads the store in
+// slices between poll rounds (a few ms for the course data), so the kill
+// lands just before, inside or just after the draw. Every DONE was
+// journaled: the restarted server draws at start and every client, waiting
+// for its winners or resending DONE, finishes with the right ones.
 TEST_F(Recovery, KillAtTheLastDoneAndRestart) {
     TempDir dir;
     const std::uint16_t port = harness::free_port();
@@ -746,12 +814,9 @@ TEST_F(Recovery, KillAtTheLastDoneAndRestart) {
     ASSERT_TRUE(recover);
     EXPECT_EQ(recover->get("done"), std::to_string(kAgencies)) << recover->raw;
     {
-        const auto lines = harness::parse_log(incarnations[1].server.log);
-        const auto sorteo = with_action(lines, "sorteo", "success");
-        const auto listen = with_action(lines, "listen", "success");
+        ASSERT_NO_FATAL_FAILURE(await_draw(incarnations[1]));
+        const auto sorteo = with_action(harness::parse_log(incarnations[1].server.log), "sorteo", "success");
         ASSERT_EQ(sorteo.size(), 1u) << "the draw must run at start";
-        ASSERT_EQ(listen.size(), 1u);
-        EXPECT_LT(sorteo[0].line_number, listen[0].line_number);
         EXPECT_EQ(sorteo[0].get("apuestas"), std::to_string(bets)) << sorteo[0].raw;
     }
     ASSERT_NO_FATAL_FAILURE(wait_and_verify_clients(agencies, clients));
@@ -759,7 +824,8 @@ TEST_F(Recovery, KillAtTheLastDoneAndRestart) {
     const auto lines = harness::parse_log(incarnations[1].server.log);
     EXPECT_EQ(harness::fail_lines(lines), "");
     EXPECT_EQ(with_action(lines, "sorteo").size(), 1u);
-    EXPECT_TRUE(with_action(lines, "apuesta_recibida").empty()) << "every batch was stored before the kill";
+    EXPECT_TRUE(with_action(lines, "apuesta_recibida").empty()) << "every bet was stored before the kill";
+    EXPECT_TRUE(with_action(lines, "abrir_fuente").empty()) << "a client that had sent everything opened its source again";
     expect_store_exactly(dir.file("bets.csv"), expected_store(agencies));
 }
 
@@ -783,13 +849,100 @@ TEST_F(Recovery, StoreWithoutJournalSurvivesTwoRestarts) {
         const auto recover = recover_line(incarnations[i].server.log);
         ASSERT_TRUE(recover);
         std::cout << "[ recover  ] " << recover->raw.substr(recover->raw.find("action:")) << std::endl;
+        EXPECT_EQ(recover->get("journal"), i == 0 ? "new" : "replayed") << recover->raw;
         EXPECT_EQ(recover->get("dropped_bytes"), "0") << recover->raw;
         EXPECT_EQ(recover->get("store_bytes"), std::to_string(content.size())) << recover->raw;
         ASSERT_NO_FATAL_FAILURE(scenario::stop_server(incarnations[i].server));
         const std::string now = harness::read_file(dir.file("bets.csv"));
         EXPECT_TRUE(now == content) << "the store taken as it is was changed: " << now.size() << " bytes, was "
                                     << content.size();
+        // The new journal vouches for the store as it was found.
+        EXPECT_EQ(harness::read_file(dir.file("bets.csv.journal")), "journal 2\nbase " + std::to_string(content.size()) + "\n");
     }
+}
+
+namespace {
+
+// bin/server on <dir>/bets.csv, which it must refuse: exit 1 without
+// listening, the store and its journal untouched, and one CRITICAL
+// `open_store | result: fail` line, returned.
+std::optional<ActionLine> expect_refused_start(const TempDir& dir, const std::string& log_name) {
+    const std::string store = dir.file("bets.csv"), journal = store + ".journal";
+    const std::string store_before = harness::read_file(store), journal_before = harness::read_file(journal);
+    harness::Process server = harness::Process::spawn(
+        scenario::server_binary(), {"--config", "config/server.ini"},
+        {{"SERVER_PORT", "0"}, {"SERVER_IP", "127.0.0.1"}, {"SERVER_BETS_FILE", store}, {"SERVER_AGENCIES", "1"}},
+        dir.file(log_name));
+    EXPECT_EQ(server.wait_exit(), 1) << "exit code of a server that must refuse its store";
+    EXPECT_EQ(harness::read_file(store), store_before) << "the refused store was changed";
+    EXPECT_EQ(harness::read_file(journal), journal_before) << "the refused journal was changed";
+    const auto lines = harness::parse_log(server.log_file());
+    EXPECT_TRUE(with_action(lines, "listen").empty()) << "a server that refused its store listened";
+    if (!lines.empty()) {
+        EXPECT_EQ(lines.back().action, "exit") << lines.back().raw;
+        EXPECT_EQ(lines.back().result, "fail") << lines.back().raw;
+    }
+    const auto refused = with_action(lines, "open_store", "fail");
+    EXPECT_EQ(refused.size(), 1u) << "open_store | result: fail lines; log:\n" << harness::read_file(server.log_file());
+    if (refused.empty()) return std::nullopt;
+    EXPECT_NE(refused[0].raw.find(" CRITICAL "), std::string::npos) << refused[0].raw;
+    EXPECT_EQ(refused[0].get("file"), store) << refused[0].raw;
+    return refused[0];
+}
+
+} // namespace
+
+// A journal of format 1 (batch numbers: first line `base N`) is not replayed
+// into format 2: the server refuses to start and says which file and why.
+TEST_F(Recovery, JournalOfFormat1IsRefused) {
+    TempDir dir;
+    const Agency agency = load_agency(1, course_csv(5));
+    std::string content;
+    for (std::size_t i = 0; i < 3; ++i) content += "1," + harness::read_lines(agency.csv)[i] + "\n";
+    harness::write_file(dir.file("bets.csv"), content);
+    harness::write_file(dir.file("bets.csv.journal"),
+                        "base 0\nbatch 1 1 " + std::to_string(content.size()) + "\ndone 1\n");
+    const auto refused = expect_refused_start(dir, "server.log");
+    ASSERT_TRUE(refused);
+    const std::string error = refused->get("error");
+    const std::string journal = dir.file("bets.csv.journal");
+    EXPECT_EQ(error.compare(0, journal.size() + 3, journal + ":1:"), 0) << "the error must name the journal and its line: "
+                                                                        << refused->raw;
+    EXPECT_NE(error.find("format 1"), std::string::npos) << refused->raw;
+}
+
+// A store shorter than its journal vouches for has lost acknowledged bets
+// (restored from an old copy, cut by hand): the server refuses to start
+// rather than hand out RESUMEs it cannot honour. Put back, it starts again.
+TEST_F(Recovery, StoreShorterThanItsJournalIsRefused) {
+    TempDir dir;
+    const std::uint16_t port = harness::free_port();
+    ASSERT_NE(port, 0);
+    const Agency agency = load_agency(1, course_csv(5));
+    std::vector<Incarnation> incarnations(2);
+    ASSERT_NO_FATAL_FAILURE(start_incarnation(dir, port, 1, "server-0.log", incarnations[0]));
+    std::vector<harness::Process> clients = spawn_clients(dir, {agency}, port, "30");
+    ASSERT_NO_FATAL_FAILURE(wait_and_verify_clients({agency}, clients));
+    ASSERT_NO_FATAL_FAILURE(scenario::stop_server(incarnations[0].server));
+    ASSERT_FALSE(::testing::Test::HasFailure());
+
+    const std::string store = dir.file("bets.csv");
+    const std::string full = harness::read_file(store);
+    ASSERT_GT(full.size(), 1u);
+    const std::size_t cut = full.rfind('\n', full.size() - 2) + 1; // the last bet's line goes
+    harness::write_file(store, full.substr(0, cut));
+    const auto refused = expect_refused_start(dir, "server-refused.log");
+    ASSERT_TRUE(refused);
+    EXPECT_NE(refused->get("error").find("shorter than its journal"), std::string::npos) << refused->raw;
+
+    harness::write_file(store, full);
+    ASSERT_NO_FATAL_FAILURE(start_incarnation(dir, port, 1, "server-1.log", incarnations[1]));
+    const auto recover = recover_line(incarnations[1].server.log);
+    ASSERT_TRUE(recover);
+    EXPECT_EQ(recover->get("store_bytes"), std::to_string(full.size())) << recover->raw;
+    EXPECT_EQ(recover->get("dropped_bytes"), "0") << recover->raw;
+    ASSERT_NO_FATAL_FAILURE(scenario::stop_server(incarnations[1].server));
+    EXPECT_EQ(harness::read_file(store), full);
 }
 
 // CLI_SERVER_CONNECTRETRYSECONDS bounds the reconnection: a server that
@@ -835,15 +988,15 @@ TEST_P(Shutdown, SigtermAtRandomMoments) {
     const std::uint16_t port = harness::free_port();
     ASSERT_NE(port, 0);
     const std::vector<Agency> agencies = course_agencies(kAgencies);
-    std::size_t total_batches = 0;
-    for (const Agency& agency : agencies) total_batches += batches_of(agency);
+    std::size_t total_frames = 0;
+    for (const Agency& agency : agencies) total_frames += frames_of(agency);
 
     std::vector<Incarnation> incarnations(2);
     Incarnation& first = incarnations[0];
     ASSERT_NO_FATAL_FAILURE(start_incarnation(dir, port, kAgencies, "server-0.log", first));
     std::vector<harness::Process> clients = spawn_clients(dir, agencies, port, "60");
 
-    const std::size_t k = uniform(rng, 1, total_batches / 2);
+    const std::size_t k = uniform(rng, 1, total_frames / 2);
     std::cout << "[ moment   ] SIGTERM after apuesta_recibida #" << k << std::endl;
     ASSERT_TRUE(wait_for_count(first.server.log, kReceived, k, harness::kDeadline, running(first.server.process, clients)));
     const auto signalled = Clock::now();

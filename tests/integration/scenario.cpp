@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <iterator>
 #include <optional>
+#include <set>
 #include <ostream>
 #include <sstream>
 #include <type_traits>
@@ -154,10 +155,26 @@ harness::Process spawn_client(const harness::TempDir& dir, unsigned id, std::uin
     return harness::Process::spawn(client_binary(), {"--config", "config/client.ini"}, env, log);
 }
 
+std::string source_name_for(const std::string& csv) {
+    std::string name = csv.substr(csv.rfind('/') == std::string::npos ? 0 : csv.rfind('/') + 1);
+    for (char& c : name) {
+        const bool allowed = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                             c == '.' || c == '_' || c == '-';
+        if (!allowed) c = '_';
+    }
+    if (name.size() > 64) name.erase(0, name.size() - 64);
+    return name.empty() ? "_" : name;
+}
+
+std::string single_bet_source(const std::string& document, int number) {
+    return "env-" + document + "-" + std::to_string(number);
+}
+
 Agency load_agency(unsigned id, const std::string& csv, bool default_file) {
     Agency agency;
     agency.id = id;
     agency.csv = csv;
+    agency.source = source_name_for(csv);
     agency.default_file = default_file;
     for (const harness::CsvRow& row : harness::read_agency_csv(csv)) {
         const auto bet = bet_from(id, row.fields);
@@ -190,7 +207,12 @@ std::multiset<Bet> read_store(const std::string& path) {
 }
 
 void verify_client(const Agency& agency, const std::string& log, int exit_code) {
+    verify_client(agency, log, exit_code, 0);
+}
+
+void verify_client(const Agency& agency, const std::string& log, int exit_code, std::size_t already_stored) {
     SCOPED_TRACE("agency " + std::to_string(agency.id) + ", log " + log);
+    ASSERT_LE(already_stored, agency.bets.size()) << "test setup";
     EXPECT_EQ(exit_code, 0);
     const auto lines = harness::parse_log(log);
     ASSERT_FALSE(lines.empty()) << "empty client log";
@@ -210,12 +232,26 @@ void verify_client(const Agency& agency, const std::string& log, int exit_code) 
     EXPECT_EQ(unexpected, "") << "unexpected result: fail lines";
     EXPECT_EQ(reported, agency.skipped) << "skipped rows (linea) reported by the client";
 
+    // Only the bets the server did not hold yet are sent (and logged as sent).
+    const std::vector<Bet> to_send(agency.bets.begin() + static_cast<std::ptrdiff_t>(already_stored), agency.bets.end());
     const auto sent = with_action(lines, "apuesta_enviada", "success");
-    const auto expected_sent = dni_numbers(agency.bets);
-    EXPECT_EQ(sent.size(), agency.bets.size()) << "apuesta_enviada lines";
+    const auto expected_sent = dni_numbers(to_send);
+    EXPECT_EQ(sent.size(), to_send.size()) << "apuesta_enviada lines";
     EXPECT_TRUE(dni_numbers(sent) == expected_sent)
         << "apuesta_enviada (dni, numero) differ; expected but missing: "
         << first_difference(expected_sent, dni_numbers(sent));
+    const auto resumed = with_action(lines, "reanudar_fuente", "success");
+    ASSERT_EQ(resumed.size(), already_stored > 0 ? 1u : 0u) << "reanudar_fuente | result: success lines";
+    if (!resumed.empty()) {
+        EXPECT_EQ(resumed[0].get("fuente"), agency.source) << resumed[0].raw;
+        EXPECT_EQ(resumed[0].get("almacenadas"), std::to_string(already_stored)) << resumed[0].raw;
+    }
+    const auto summary = with_action(lines, "apuestas_enviadas", "success");
+    ASSERT_EQ(summary.size(), 1u) << "apuestas_enviadas | result: success lines";
+    EXPECT_EQ(summary[0].get("fuente"), agency.source) << summary[0].raw;
+    EXPECT_EQ(summary[0].get("enviadas"), std::to_string(to_send.size())) << summary[0].raw;
+    EXPECT_EQ(summary[0].get("ya_almacenadas"), std::to_string(already_stored)) << summary[0].raw;
+    EXPECT_EQ(summary[0].get("filas_omitidas"), std::to_string(agency.skipped.size())) << summary[0].raw;
 
     const auto consulta = with_action(lines, "consulta_ganadores", "success");
     ASSERT_EQ(consulta.size(), 1u) << "consulta_ganadores | result: success lines";
@@ -248,7 +284,7 @@ void verify_server(const std::vector<Agency>& agencies, const Server& server) {
         by_id[agency.id] = &agency;
     }
 
-    // The draw: once, after every batch, before every answer.
+    // The draw: once, after every stored frame, before every answer.
     const auto sorteo = with_action(lines, "sorteo", "success");
     ASSERT_EQ(sorteo.size(), 1u) << "sorteo | result: success lines";
     EXPECT_EQ(with_action(lines, "sorteo").size(), 1u) << "sorteo lines of any result";
@@ -260,36 +296,45 @@ void verify_server(const std::vector<Agency>& agencies, const Server& server) {
     for (const ActionLine& line : with_action(lines, "ganadores_enviados"))
         EXPECT_GT(line.line_number, sorteo[0].line_number) << "winners sent before the draw: " << line.raw;
 
-    // Batches: the sum of cantidad, and per agency lotes 1..k of kBatchSize but the last.
-    long long total = 0;
-    std::map<unsigned, std::map<int, int>> batches; // agencia -> lote -> cantidad
+    // Sources: every agency opened its own, by the name of its file.
+    std::map<unsigned, std::set<std::string>> opened; // agencia -> fuente
+    for (const ActionLine& line : with_action(lines, "abrir_fuente", "success"))
+        opened[static_cast<unsigned>(integer_detail(line, "agencia"))].insert(line.get("fuente"));
+    for (const Agency& agency : agencies)
+        EXPECT_EQ(opened[agency.id], std::set<std::string>{agency.source}) << "sources opened by agency " << agency.id;
+
+    // Frames: per source, the stored ones tile its positions from 0, in
+    // frames of kBatchSize bets but the last, none of them repeated.
+    struct Frame {
+        int first, cantidad;
+        std::string raw;
+    };
+    std::map<std::pair<unsigned, std::string>, std::map<int, Frame>> frames; // (agencia, fuente) -> first -> frame
     for (const ActionLine& line : with_action(lines, "apuesta_recibida", "success")) {
-        const int cantidad = integer_detail(line, "cantidad");
-        total += cantidad;
-        const int agencia = integer_detail(line, "agencia");
-        const int lote = integer_detail(line, "lote");
-        EXPECT_TRUE(batches[static_cast<unsigned>(agencia)].emplace(lote, cantidad).second)
-            << "batch stored twice: " << line.raw;
+        EXPECT_EQ(line.get("repetidas"), "0") << "a clean run repeated bets: " << line.raw;
+        const Frame frame{integer_detail(line, "first"), integer_detail(line, "cantidad"), line.raw};
+        const auto key = std::make_pair(static_cast<unsigned>(integer_detail(line, "agencia")), line.get("fuente"));
+        EXPECT_TRUE(frames[key].emplace(frame.first, frame).second) << "position stored twice: " << line.raw;
     }
-    EXPECT_EQ(total, static_cast<long long>(all_bets.size())) << "sum of cantidad over apuesta_recibida";
-    for (const auto& [agencia, lotes] : batches)
-        EXPECT_TRUE(by_id.count(agencia)) << "batches from an unknown agency " << agencia;
+    for (const auto& [key, by_first] : frames)
+        EXPECT_TRUE(by_id.count(key.first) && by_id.at(key.first)->source == key.second)
+            << "frames for an unexpected source " << key.first << "/" << key.second;
     for (const Agency& agency : agencies) {
-        SCOPED_TRACE("agency " + std::to_string(agency.id));
-        const auto& lotes = batches[agency.id];
-        const std::size_t expected_batches = (agency.bets.size() + kBatchSize - 1) / kBatchSize;
-        ASSERT_EQ(lotes.size(), expected_batches) << "batches of agency " << agency.id;
-        int expected_lote = 1;
-        long long sum = 0;
-        for (const auto& [lote, cantidad] : lotes) {
-            EXPECT_EQ(lote, expected_lote++) << "batch numbers must be 1, 2, 3...";
-            sum += cantidad;
-            if (static_cast<std::size_t>(lote) < lotes.size())
-                EXPECT_EQ(cantidad, static_cast<int>(kBatchSize)) << "batch " << lote << " is not the last";
+        SCOPED_TRACE("agency " + std::to_string(agency.id) + ", source " + agency.source);
+        const auto& by_first = frames[{agency.id, agency.source}];
+        const std::size_t expected_frames = (agency.bets.size() + kBatchSize - 1) / kBatchSize;
+        ASSERT_EQ(by_first.size(), expected_frames) << "frames stored";
+        int position = 0;
+        for (const auto& [first, frame] : by_first) {
+            EXPECT_EQ(first, position) << "frames must follow each other without a gap: " << frame.raw;
+            const bool last = position + frame.cantidad >= static_cast<int>(agency.bets.size());
+            if (last)
+                EXPECT_TRUE(frame.cantidad >= 1 && frame.cantidad <= static_cast<int>(kBatchSize)) << frame.raw;
             else
-                EXPECT_TRUE(cantidad >= 1 && cantidad <= static_cast<int>(kBatchSize)) << "last batch " << cantidad;
+                EXPECT_EQ(frame.cantidad, static_cast<int>(kBatchSize)) << "not the last frame: " << frame.raw;
+            position = first + frame.cantidad;
         }
-        EXPECT_EQ(sum, static_cast<long long>(agency.bets.size()));
+        EXPECT_EQ(position, static_cast<int>(agency.bets.size())) << "bets covered by the stored frames";
     }
 
     // Every valid row stored once: the log...

@@ -59,11 +59,18 @@ struct Bet {
 };
 std::ostream& operator<<(std::ostream& out, const Bet& bet);
 
+// The source name a client gives a data file (SPEC §5 OPEN): the base name,
+// every byte outside [A-Za-z0-9._-] replaced by '_', the last 64 kept.
+std::string source_name_for(const std::string& csv);
+// The source of a single bet from the environment: env-<DOCUMENTO>-<NUMERO>.
+std::string single_bet_source(const std::string& document, int number);
+
 // One agency's input and what it must lead to, computed from its CSV file
 // with the test's own validation rules (SPEC §5, §7).
 struct Agency {
     unsigned id = 0;
     std::string csv;                    // the file the client reads
+    std::string source;                 // its source name on the wire
     bool default_file = false;          // client started without CLI_DATA_FILE
     std::vector<Bet> bets;              // valid rows, in file order
     std::vector<std::size_t> skipped;   // line numbers of invalid rows
@@ -75,14 +82,20 @@ Agency load_agency(unsigned id, const std::string& csv, bool default_file = fals
 std::multiset<Bet> read_store(const std::string& path);
 
 // Client-side checks: exit code 0, every action line parses, the only fail
-// lines are the skipped rows (by `linea`), `apuesta_enviada` per valid row,
-// `consulta_ganadores` / `ganadores` match the expected winners, last line exit.
-void verify_client(const Agency& agency, const std::string& log, int exit_code);
+// lines are the skipped rows (by `linea`), `apuesta_enviada` per valid row
+// from position `already_stored` on (the server held the first ones: a
+// `reanudar_fuente` line says so), one `apuestas_enviadas` with those
+// counts, `consulta_ganadores` / `ganadores` match the expected winners,
+// last line exit.
+void verify_client(const Agency& agency, const std::string& log, int exit_code, std::size_t already_stored);
+void verify_client(const Agency& agency, const std::string& log, int exit_code); // already_stored 0
 
 // Server-side checks after the server stopped: every line parses, no fail,
 // exactly one `sorteo` after every `apuesta_recibida` (and before every
-// `ganadores_enviados`), batches of kBatchSize but the last, sum of cantidad,
-// `apuesta_almacenada` (dni, numero) multiset, and the store's content.
+// `ganadores_enviados`), an `abrir_fuente` per agency naming its source,
+// frames that tile each source from position 0 (kBatchSize bets but the
+// last, none repeated), `apuesta_almacenada` (dni, numero) multiset, and the
+// store's content.
 void verify_server(const std::vector<Agency>& agencies, const Server& server);
 
 // The whole flow: server for agencies.size() agencies, every client at once,

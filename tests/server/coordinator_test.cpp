@@ -1,297 +1,641 @@
-// Coordinator rules (SPEC §5 semantics, §6): batch sequencing, DONE, the draw
-// and the per-agency WINNERS reply, over a real BetStore in a temp directory.
+// Coordinator rules (SPEC §5 semantics, §6): sources opened by (agency, name)
+// and answered with RESUME, positions instead of batch numbers, fencing by
+// connection, DONE, the sliced draw, the per-agency WINNERS reply and ERROR 7
+// with nothing stored, over a real BetStore in a temp directory.
 #include "server/coordinator.hpp"
+
+#include "coordinator_support.hpp"
 
 #include "../support/test_support.hpp"
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace {
 
-using test_support::bets;
-using test_support::describe;
-using test_support::done;
+using namespace coordinator_support; // the requests, replies and files these tests build
+using test_support::file_size;
 using test_support::slurp;
 using test_support::spit;
 using test_support::TempDir;
-using test_support::winners;
-
-wire::ReplyHeader header_of(const ipc::Reply& reply) {
-    EXPECT_GE(reply.frame.size(), wire::kReplyHeaderSize);
-    if (reply.frame.size() < wire::kReplyHeaderSize) return {wire::ReplyType::error, 0xFFFFFFFF};
-    const auto decoded = wire::decode_reply_header(reply.frame.data());
-    EXPECT_TRUE(decoded.ok());
-    return decoded.ok() ? decoded.value() : wire::ReplyHeader{wire::ReplyType::error, 0xFFFFFFFF};
-}
-
-std::string reply_of(const ipc::Reply& reply) { return describe(header_of(reply)); }
-
-// The documents of a WINNERS reply; fails the test if it is anything else.
-std::vector<std::string> documents_of(const ipc::Reply& reply) {
-    const auto header = header_of(reply);
-    EXPECT_EQ(header.type, wire::ReplyType::winners);
-    if (header.type != wire::ReplyType::winners) return {"<not WINNERS>"};
-    EXPECT_EQ(reply.frame.size(), wire::kReplyHeaderSize + header.value * 8u);
-    if (reply.frame.size() != wire::kReplyHeaderSize + header.value * 8u) return {"<bad size>"};
-    const auto documents = wire::decode_documents(reply.frame.data() + wire::kReplyHeaderSize, header.value);
-    EXPECT_TRUE(documents.ok());
-    return documents.ok() ? documents.value() : std::vector<std::string>{"<bad documents>"};
-}
-
-// Store lines written by hand (agency,first,last,document,birthdate,number).
-const std::string kLineA1 = "1,Ana,Gómez,00000042,1990-01-31,7574\n";
-const std::string kLineA2 = "1,Luis,Paz,12345678,1985-12-01,1234\n";
 
 class CoordinatorTest : public ::testing::Test {
 protected:
-    void make(std::uint32_t agencies) {
+    void make(std::uint32_t agencies) { make_at(path_, agencies); }
+    void make_at(const std::string& store, std::uint32_t agencies) {
         std::string error;
-        coordinator_ = Coordinator::open({agencies, path_, false}, error);
+        coordinator_ = Coordinator::open({agencies, store, false}, error);
         ASSERT_TRUE(coordinator_.has_value()) << error;
+        connection_ = coordinator_->new_connection();
     }
     Coordinator& coordinator() { return *coordinator_; }
+
     // A request that must be answered right away.
-    ipc::Reply answer(const ipc::Request& request) {
-        auto reply = coordinator_->handle(request);
-        EXPECT_TRUE(reply.has_value());
-        return reply ? *reply : ipc::Reply{ipc::Outcome::answered, wire::encode_reply(wire::ReplyType::error, 0xFFFFFFFF)};
+    ipc::Reply answer(const ipc::Request& request, std::uint64_t connection) {
+        auto reply = coordinator_->handle(request, connection);
+        EXPECT_TRUE(reply.has_value()) << "parked";
+        return reply ? *reply : ipc::Reply{0, 0, wire::encode_reply(wire::ReplyType::error, 0xFFFFFFFF)};
+    }
+    ipc::Reply answer(const ipc::Request& request) { return answer(request, connection_); }
+    std::string reply_of(const ipc::Request& request, std::uint64_t connection) {
+        return describe(answer(request, connection));
+    }
+    std::string reply_of(const ipc::Request& request) { return reply_of(request, connection_); }
+
+    // OPENs (agency, name) from `connection` and returns the source's id.
+    ipc::SourceId open_source(std::uint32_t agency, const std::string& name, std::uint64_t connection) {
+        const ipc::Reply reply = answer(open_request(agency, name), connection);
+        EXPECT_EQ(describe(reply).rfind("RESUME ", 0), 0u) << describe(reply);
+        return reply.source;
+    }
+    ipc::SourceId open_source(std::uint32_t agency, const std::string& name) {
+        return open_source(agency, name, connection_);
+    }
+    // `bets` stored at position 0 of a new source; returns its id.
+    ipc::SourceId stored_source(std::uint32_t agency, const std::string& name, const std::vector<Bet>& bets) {
+        const ipc::SourceId id = open_source(agency, name);
+        EXPECT_EQ(reply_of(bets_request(id, agency, 0, bets)), "ACK " + std::to_string(bets.size()));
+        return id;
     }
 
     TempDir dir_;
     std::string path_ = dir_.file("bets.csv");
+    std::string journal_ = journal_path_for(path_);
     std::optional<Coordinator> coordinator_;
+    std::uint64_t connection_ = 0; // the connection requests come from unless a test says otherwise
 };
 
-TEST_F(CoordinatorTest, FirstBatchIsStoredAckedWithItsCountAndAppended) {
-    make(5);
-    const auto reply = answer(bets(1, 1, 2, kLineA1 + kLineA2));
-    EXPECT_EQ(reply.outcome, ipc::Outcome::stored);
-    EXPECT_EQ(reply_of(reply), "ACK 2");
-    EXPECT_EQ(reply.frame.size(), wire::kReplyHeaderSize);
-    EXPECT_EQ(slurp(path_), kLineA1 + kLineA2);
-}
+// ---- OPEN -------------------------------------------------------------------------
 
-TEST_F(CoordinatorTest, SameBatchAgainIsDuplicateAckedAndNotStoredAgain) {
+TEST_F(CoordinatorTest, OpenCreatesASourceAndAnswersResumeZeroWithDigestZero) {
     make(5);
-    answer(bets(1, 1, 2, kLineA1 + kLineA2));
-    const auto again = answer(bets(1, 1, 2, kLineA1 + kLineA2));
-    EXPECT_EQ(again.outcome, ipc::Outcome::duplicate);
-    EXPECT_EQ(reply_of(again), "ACK 2");
-    EXPECT_EQ(slurp(path_), kLineA1 + kLineA2);
-}
-
-TEST_F(CoordinatorTest, OlderBatchResentIsDuplicate) {
-    make(5);
-    answer(bets(1, 1, 1, kLineA1));
-    answer(bets(1, 2, 1, kLineA2));
-    const auto again = answer(bets(1, 1, 1, kLineA1));
-    EXPECT_EQ(again.outcome, ipc::Outcome::duplicate);
-    EXPECT_EQ(reply_of(again), "ACK 1");
-    EXPECT_EQ(slurp(path_), kLineA1 + kLineA2);
-}
-
-TEST_F(CoordinatorTest, BatchGapIsError4AndNothingStored) {
-    make(5);
-    answer(bets(1, 1, 1, kLineA1));
-    const auto gap = answer(bets(1, 3, 1, kLineA2));
-    EXPECT_EQ(gap.outcome, ipc::Outcome::answered);
-    EXPECT_EQ(reply_of(gap), "ERROR 4");
-    EXPECT_EQ(slurp(path_), kLineA1);
-}
-
-TEST_F(CoordinatorTest, FirstBatchNumberMustBeOne) {
-    make(5);
-    EXPECT_EQ(reply_of(answer(bets(2, 2, 1, "2,A,B,1,2000-01-01,1\n"))), "ERROR 4");
+    const ipc::Reply reply = answer(open_request(1, "agency-1.csv"));
+    EXPECT_EQ(describe(reply), "RESUME 0");
+    EXPECT_EQ(resume_digest(reply), 0u);
+    EXPECT_EQ(reply.source, 0u) << "the first source is id 0";
     EXPECT_EQ(slurp(path_), "");
 }
 
-TEST_F(CoordinatorTest, NextBatchAfterRefusedGapIsStillAccepted) {
+TEST_F(CoordinatorTest, SameSourceOpenedAgainHasTheSameIdItsStoredCountAndDigest) {
     make(5);
-    answer(bets(1, 1, 1, kLineA1));
-    answer(bets(1, 3, 1, "1,X,Y,9,2000-01-01,9\n"));
-    const auto next = answer(bets(1, 2, 1, kLineA2));
-    EXPECT_EQ(next.outcome, ipc::Outcome::stored);
-    EXPECT_EQ(reply_of(next), "ACK 1");
-    EXPECT_EQ(slurp(path_), kLineA1 + kLineA2);
+    const std::vector<Bet> bets = bets_of(1, 10, 3);
+    const ipc::SourceId id = stored_source(1, "agency-1.csv", bets);
+    const ipc::Reply again = answer(open_request(1, "agency-1.csv"), coordinator().new_connection());
+    EXPECT_EQ(again.source, id);
+    EXPECT_EQ(describe(again), "RESUME 3");
+    EXPECT_EQ(resume_digest(again), digest_of(bets));
 }
 
-TEST_F(CoordinatorTest, BatchSequencesAreIndependentPerAgency) {
+TEST_F(CoordinatorTest, DifferentNamesOrAgenciesAreDifferentSourcesNumberedInOrder) {
     make(5);
-    answer(bets(1, 1, 1, kLineA1));
-    answer(bets(1, 2, 1, kLineA2));
-    const auto other = answer(bets(2, 1, 1, "2,Eva,Sosa,7,2001-02-28,5\n"));
-    EXPECT_EQ(other.outcome, ipc::Outcome::stored);
-    EXPECT_EQ(reply_of(other), "ACK 1");
+    EXPECT_EQ(open_source(1, "a.csv"), 0u);
+    EXPECT_EQ(open_source(1, "b.csv"), 1u);
+    EXPECT_EQ(open_source(2, "a.csv"), 2u) << "(agency, name) names a source, not the name alone";
+    EXPECT_EQ(open_source(1, "a.csv"), 0u);
+    EXPECT_EQ(open_source(2, "a.csv"), 2u);
 }
 
-TEST_F(CoordinatorTest, AgencyZeroIsError3) {
+TEST_F(CoordinatorTest, BetsOfOneSourceAreNotCountedInAnother) {
     make(5);
-    const auto reply = answer(bets(0, 1, 1, kLineA1));
-    EXPECT_EQ(reply.outcome, ipc::Outcome::answered);
-    EXPECT_EQ(reply_of(reply), "ERROR 3");
-    EXPECT_EQ(reply_of(answer(done(0))), "ERROR 3");
-    EXPECT_EQ(slurp(path_), "");
+    stored_source(1, "a.csv", bets_of(1, 1, 2));
+    const ipc::Reply other = answer(open_request(1, "b.csv"));
+    EXPECT_EQ(describe(other), "RESUME 0");
+    EXPECT_EQ(resume_digest(other), 0u);
 }
 
-TEST_F(CoordinatorTest, AgencyAboveConfiguredIsError3) {
+TEST_F(CoordinatorTest, OpenWithAnInvalidNameIsError1AndCreatesNothing) {
     make(5);
-    EXPECT_EQ(reply_of(answer(bets(6, 1, 1, "6,A,B,1,2000-01-01,1\n"))), "ERROR 3");
-    EXPECT_EQ(reply_of(answer(done(6))), "ERROR 3");
-    EXPECT_EQ(reply_of(answer(winners(6))), "ERROR 3");
-    EXPECT_EQ(slurp(path_), "");
-    // The last configured agency is fine.
-    EXPECT_EQ(reply_of(answer(bets(5, 1, 1, "5,A,B,1,2000-01-01,1\n"))), "ACK 1");
+    for (const std::string& bad : {std::string(""), std::string("a b"), std::string("x/y"), std::string(65, 'n')}) {
+        SCOPED_TRACE("name '" + bad + "'");
+        EXPECT_EQ(reply_of(open_request(1, bad)), "ERROR 1");
+    }
+    EXPECT_EQ(open_source(1, std::string(64, 'n')), 0u) << "refused names must not take source ids";
 }
 
-TEST_F(CoordinatorTest, NewBatchAfterDoneIsError5) {
-    make(5);
-    answer(bets(1, 1, 1, kLineA1));
-    EXPECT_EQ(reply_of(answer(done(1))), "ACK 0");
-    const auto late = answer(bets(1, 2, 1, kLineA2));
-    EXPECT_EQ(late.outcome, ipc::Outcome::answered);
-    EXPECT_EQ(reply_of(late), "ERROR 5");
-    EXPECT_EQ(slurp(path_), kLineA1);
-}
-
-TEST_F(CoordinatorTest, FirstBatchAfterDoneWithoutBetsIsError5) {
-    make(5);
-    answer(done(3));
-    EXPECT_EQ(reply_of(answer(bets(3, 1, 1, "3,A,B,1,2000-01-01,1\n"))), "ERROR 5");
-    EXPECT_EQ(slurp(path_), "");
-}
-
-TEST_F(CoordinatorTest, ResentOldBatchAfterDoneIsAckedAsDuplicate) {
-    make(5);
-    answer(bets(1, 1, 2, kLineA1 + kLineA2));
-    answer(done(1));
-    const auto resent = answer(bets(1, 1, 2, kLineA1 + kLineA2));
-    EXPECT_EQ(resent.outcome, ipc::Outcome::duplicate);
-    EXPECT_EQ(reply_of(resent), "ACK 2");
-    EXPECT_EQ(slurp(path_), kLineA1 + kLineA2);
-}
-
-TEST_F(CoordinatorTest, DoneIsAckedWithZero) {
-    make(5);
-    const auto reply = answer(done(2));
-    EXPECT_EQ(reply.outcome, ipc::Outcome::answered);
-    EXPECT_EQ(reply_of(reply), "ACK 0");
-    EXPECT_EQ(reply.frame.size(), wire::kReplyHeaderSize);
-}
-
-TEST_F(CoordinatorTest, DoneTwiceFromOneAgencyCountsOnce) {
-    make(2);
-    EXPECT_EQ(reply_of(answer(done(1))), "ACK 0");
-    EXPECT_EQ(reply_of(answer(done(1))), "ACK 0");
-    EXPECT_FALSE(coordinator().draw_done()); // agency 2 has not finished
-    EXPECT_FALSE(coordinator().handle(winners(1)).has_value());
-}
-
-TEST_F(CoordinatorTest, WinnersBeforeDrawIsParked) {
-    make(2);
-    answer(bets(1, 1, 1, kLineA1));
-    EXPECT_FALSE(coordinator().handle(winners(1)).has_value());
-    answer(done(1));
-    EXPECT_FALSE(coordinator().handle(winners(1)).has_value());
-    EXPECT_FALSE(coordinator().handle(winners(2)).has_value());
-}
-
-TEST_F(CoordinatorTest, DrawHappensExactlyWhenLastAgencySaysDone) {
-    make(3);
-    EXPECT_FALSE(coordinator().draw_done());
-    answer(done(2));
-    EXPECT_FALSE(coordinator().draw_done());
-    answer(done(3));
-    EXPECT_FALSE(coordinator().draw_done());
-    answer(done(1));
-    EXPECT_TRUE(coordinator().draw_done());
-    // Later DONEs are still acknowledged and the draw stays done.
-    EXPECT_EQ(reply_of(answer(done(1))), "ACK 0");
-    EXPECT_TRUE(coordinator().draw_done());
-}
-
-TEST_F(CoordinatorTest, WinnersAfterDrawIsAnsweredDirectly) {
+TEST_F(CoordinatorTest, OpenIsStillAnsweredAfterTheDraw) {
     make(1);
-    answer(bets(1, 1, 2, kLineA1 + kLineA2));
-    answer(done(1));
-    ASSERT_TRUE(coordinator().draw_done());
-    const auto reply = answer(winners(1));
-    EXPECT_EQ(reply.outcome, ipc::Outcome::answered);
-    EXPECT_EQ(documents_of(reply), (std::vector<std::string>{"00000042"}));
+    const std::vector<Bet> bets = bets_of(1, 1, 2);
+    stored_source(1, "a.csv", bets);
+    EXPECT_EQ(reply_of(done_request(1)), "ACK 0");
+    finish_draw(coordinator());
+    const ipc::Reply reply = answer(open_request(1, "a.csv"), coordinator().new_connection());
+    EXPECT_EQ(describe(reply), "RESUME 2");
+    EXPECT_EQ(resume_digest(reply), digest_of(bets));
 }
 
-TEST_F(CoordinatorTest, EachAgencyGetsExactlyItsOwnWinnersInStoreOrder) {
-    make(3);
-    // Interleaved batches; several agencies share documents and numbers.
-    answer(bets(1, 1, 3,
-                "1,Ana,Gómez,00000042,1990-01-31,7574\n"
-                "1,Luis,Paz,12345678,1985-12-01,1234\n"
-                "1,Sol,Ríos,00000007,1970-06-15,7574\n"));
-    answer(bets(2, 1, 2,
-                "2,Eva,Sosa,00000042,2001-02-28,7574\n"
-                "2,Juan,\"Pérez, Jr\",00012345,1999-09-09,7575\n"));
-    answer(bets(1, 2, 1, "1,Mia,Luna,0,2000-02-29,7574\n"));
-    answer(bets(3, 1, 2,
-                "3,Teo,Vaca,99999999,1960-10-10,4757\n"
-                "3,Ada,Byron,00000001,1815-12-10,0\n"));
-    answer(bets(2, 2, 1, "2,Noé,Arca,01000000,1950-05-05,7574\n"));
-    answer(done(1));
-    answer(done(2));
-    answer(done(3));
-    ASSERT_TRUE(coordinator().draw_done());
+// ---- BETS and positions -------------------------------------------------------------
 
-    EXPECT_EQ(documents_of(coordinator().winners_reply(1)),
-              (std::vector<std::string>{"00000042", "00000007", "0"}));
-    EXPECT_EQ(documents_of(coordinator().winners_reply(2)),
-              (std::vector<std::string>{"00000042", "01000000"}));
-    EXPECT_EQ(documents_of(coordinator().winners_reply(3)), std::vector<std::string>{});
-    // The same through handle().
-    EXPECT_EQ(documents_of(answer(winners(2))), (std::vector<std::string>{"00000042", "01000000"}));
-}
-
-TEST_F(CoordinatorTest, AgencyWithoutWinnersGetsWinnersWithZeroDocuments) {
-    make(2);
-    answer(bets(1, 1, 1, kLineA1));
-    answer(bets(2, 1, 1, "2,Eva,Sosa,00000099,2001-02-28,1\n"));
-    answer(done(1));
-    answer(done(2));
-    const auto reply = answer(winners(2));
-    EXPECT_EQ(reply_of(reply), "WINNERS 0");
+TEST_F(CoordinatorTest, BetsAtTheStoredPositionAreStoredAndAckedWithTheirCount) {
+    make(5);
+    const ipc::SourceId id = open_source(1, "a.csv");
+    const std::vector<Bet> bets = bets_of(1, 1, 2);
+    const ipc::Reply reply = answer(bets_request(id, 1, 0, bets));
+    EXPECT_EQ(describe(reply), "ACK 2");
+    EXPECT_EQ(reply.stored_now, 2u);
     EXPECT_EQ(reply.frame.size(), wire::kReplyHeaderSize);
+    EXPECT_EQ(slurp(path_), store_lines(bets));
+    // The next frame goes on at position 2.
+    const std::vector<Bet> more = bets_of(1, 3, 1);
+    EXPECT_EQ(answer(bets_request(id, 1, 2, more)).stored_now, 1u);
+    EXPECT_EQ(slurp(path_), store_lines(bets) + store_lines(more));
 }
 
-TEST_F(CoordinatorTest, DrawReadsBetsAlreadyInTheStoreFile) {
-    spit(path_, "2,Old,Bet,00000555,1980-01-01,7574\n");
-    make(2);
-    answer(bets(2, 1, 1, "2,New,Bet,00000666,1980-01-01,7574\n"));
-    answer(done(1));
-    answer(done(2));
-    EXPECT_EQ(documents_of(coordinator().winners_reply(2)), (std::vector<std::string>{"00000555", "00000666"}));
-    EXPECT_EQ(documents_of(coordinator().winners_reply(1)), std::vector<std::string>{});
+TEST_F(CoordinatorTest, DigestIsTheSumOfTheStoredBetsRecordHashes) {
+    make(5);
+    const ipc::SourceId id = open_source(1, "a.csv");
+    const std::vector<Bet> bets = bets_of(1, 100, 5);
+    ASSERT_EQ(reply_of(bets_request(id, 1, 0, slice(bets, 0, 2))), "ACK 2");
+    ASSERT_EQ(reply_of(bets_request(id, 1, 2, slice(bets, 2, 5))), "ACK 3");
+    const ipc::Reply resume = answer(open_request(1, "a.csv"));
+    EXPECT_EQ(describe(resume), "RESUME 5");
+    EXPECT_EQ(resume_digest(resume), digest_of(bets));
+    EXPECT_NE(digest_of(bets), digest_of(slice(bets, 0, 4))) << "the test bets must not hash to nothing";
 }
 
-TEST_F(CoordinatorTest, UnreadableStoreGivesErrorNotPartialWinners) {
-    spit(path_, "1,Ana,Gómez,00000042,1990-01-31,7574\nthis is not a store line\n");
-    make(1);
-    answer(done(1));
-    ASSERT_TRUE(coordinator().draw_done());
-    EXPECT_EQ(reply_of(coordinator().winners_reply(1)), "ERROR 6");
+TEST_F(CoordinatorTest, FrameWhollyBelowStoredIsAckedAndWritesNothing) {
+    make(5);
+    const std::vector<Bet> bets = bets_of(1, 1, 4);
+    const ipc::SourceId id = stored_source(1, "a.csv", bets);
+    const std::string store = slurp(path_), journal = slurp(journal_);
+    for (const auto& [first, to] : {std::pair<std::size_t, std::size_t>{0, 4}, {1, 3}, {3, 4}}) {
+        SCOPED_TRACE("first " + std::to_string(first));
+        const ipc::Reply reply = answer(bets_request(id, 1, first, slice(bets, first, to)));
+        EXPECT_EQ(describe(reply), "ACK " + std::to_string(to - first));
+        EXPECT_EQ(reply.stored_now, 0u);
+    }
+    EXPECT_EQ(slurp(path_), store);
+    EXPECT_EQ(slurp(journal_), journal) << "nothing new: nothing to journal";
+}
+
+TEST_F(CoordinatorTest, StraddlingFrameStoresOnlyItsTail) {
+    make(5);
+    const std::vector<Bet> bets = bets_of(1, 1, 5);
+    const ipc::SourceId id = stored_source(1, "a.csv", slice(bets, 0, 2));
+    const ipc::Reply reply = answer(bets_request(id, 1, 1, slice(bets, 1, 5))); // positions 1..4; 1 is stored
+    EXPECT_EQ(describe(reply), "ACK 4");
+    EXPECT_EQ(reply.stored_now, 3u);
+    EXPECT_EQ(slurp(path_), store_lines(bets)) << "position 1 must not be stored twice";
+    const ipc::Reply resume = answer(open_request(1, "a.csv"));
+    EXPECT_EQ(describe(resume), "RESUME 5");
+    EXPECT_EQ(resume_digest(resume), digest_of(bets));
+}
+
+TEST_F(CoordinatorTest, FramePastTheStoredBetsIsAGapError4AndStoresNothing) {
+    make(5);
+    const std::vector<Bet> bets = bets_of(1, 1, 3);
+    const ipc::SourceId id = stored_source(1, "a.csv", slice(bets, 0, 1));
+    EXPECT_EQ(reply_of(bets_request(id, 1, 2, slice(bets, 2, 3))), "ERROR 4");
+    EXPECT_EQ(slurp(path_), store_lines(slice(bets, 0, 1)));
+    // The frame that closes the gap is still welcome.
+    EXPECT_EQ(reply_of(bets_request(id, 1, 1, slice(bets, 1, 3))), "ACK 2");
+    EXPECT_EQ(slurp(path_), store_lines(bets));
+}
+
+TEST_F(CoordinatorTest, NewSourceMustStartAtPositionZero) {
+    make(5);
+    const ipc::SourceId id = open_source(2, "a.csv");
+    EXPECT_EQ(reply_of(bets_request(id, 2, 1, bets_of(2, 1, 1))), "ERROR 4");
+    EXPECT_EQ(slurp(path_), "");
+}
+
+TEST_F(CoordinatorTest, SourcesOfTheSameAgencyHaveIndependentPositions) {
+    make(5);
+    const std::vector<Bet> first = bets_of(1, 1, 2), second = bets_of(1, 50, 1);
+    stored_source(1, "a.csv", first);
+    const ipc::SourceId other = open_source(1, "b.csv");
+    const ipc::Reply reply = answer(bets_request(other, 1, 0, second));
+    EXPECT_EQ(reply.stored_now, 1u);
+    EXPECT_EQ(slurp(path_), store_lines(first) + store_lines(second));
+}
+
+// ---- refusals -----------------------------------------------------------------------
+
+TEST_F(CoordinatorTest, UnknownSourceIdIsError1) {
+    make(5);
+    open_source(1, "a.csv");
+    EXPECT_EQ(reply_of(bets_request(1, 1, 0, bets_of(1, 1, 1))), "ERROR 1");
+    EXPECT_EQ(reply_of(bets_request(0xFFFFFFFF, 1, 0, bets_of(1, 1, 1))), "ERROR 1");
+    EXPECT_EQ(slurp(path_), "");
+}
+
+TEST_F(CoordinatorTest, HashCountOtherThanTheBetCountIsError1) {
+    make(5);
+    const ipc::SourceId id = open_source(1, "a.csv");
+    ipc::Request request = bets_request(id, 1, 0, bets_of(1, 1, 2));
+    request.hashes.pop_back();
+    EXPECT_EQ(reply_of(request), "ERROR 1");
+    EXPECT_EQ(slurp(path_), "");
+}
+
+TEST_F(CoordinatorTest, AgencyOutOfRangeIsError3ForEveryRequest) {
+    make(5);
+    for (std::uint32_t agency : {0u, 6u, 65535u}) {
+        SCOPED_TRACE(agency);
+        EXPECT_EQ(reply_of(open_request(agency, "a.csv")), "ERROR 3");
+        EXPECT_EQ(reply_of(bets_request(0, agency, 0, bets_of(agency, 1, 1))), "ERROR 3");
+        EXPECT_EQ(reply_of(done_request(agency)), "ERROR 3");
+        EXPECT_EQ(reply_of(winners_request(agency)), "ERROR 3");
+    }
+    EXPECT_EQ(open_source(5, "a.csv"), 0u) << "the last configured agency is fine, and nothing took an id before";
+    EXPECT_EQ(slurp(path_), "");
+}
+
+TEST_F(CoordinatorTest, BetsForASourceOfAnotherAgencyAreError3) {
+    make(5);
+    const ipc::SourceId id = open_source(1, "a.csv");
+    EXPECT_EQ(reply_of(bets_request(id, 2, 0, bets_of(2, 1, 1))), "ERROR 3");
+    EXPECT_EQ(slurp(path_), "");
 }
 
 TEST_F(CoordinatorTest, ZeroAgenciesMakesEveryAgencyBad) {
     make(0);
     for (std::uint32_t agency : {0u, 1u, 2u, 65535u}) {
         SCOPED_TRACE(agency);
-        EXPECT_EQ(reply_of(answer(bets(agency, 1, 1, kLineA1))), "ERROR 3");
-        EXPECT_EQ(reply_of(answer(done(agency))), "ERROR 3");
-        EXPECT_EQ(reply_of(answer(winners(agency))), "ERROR 3");
+        EXPECT_EQ(reply_of(open_request(agency, "a.csv")), "ERROR 3");
+        EXPECT_EQ(reply_of(bets_request(0, agency, 0, bets_of(agency, 1, 1))), "ERROR 3");
+        EXPECT_EQ(reply_of(done_request(agency)), "ERROR 3");
+        EXPECT_EQ(reply_of(winners_request(agency)), "ERROR 3");
     }
+    EXPECT_FALSE(coordinator().draw_running());
     EXPECT_FALSE(coordinator().draw_done());
     EXPECT_EQ(slurp(path_), "");
+}
+
+// ---- fencing -----------------------------------------------------------------------
+
+TEST_F(CoordinatorTest, NewerOpenerFencesTheOlderOne) {
+    make(5);
+    const std::vector<Bet> bets = bets_of(1, 1, 3);
+    const std::uint64_t older = connection_, newer = coordinator().new_connection();
+    const ipc::SourceId id = stored_source(1, "a.csv", slice(bets, 0, 1));
+    ASSERT_EQ(open_source(1, "a.csv", newer), id);
+    EXPECT_EQ(reply_of(bets_request(id, 1, 1, slice(bets, 1, 2)), older), "ERROR 8");
+    EXPECT_EQ(reply_of(bets_request(id, 1, 0, slice(bets, 0, 1)), older), "ERROR 8")
+        << "fenced even for a frame that stores nothing";
+    EXPECT_EQ(slurp(path_), store_lines(slice(bets, 0, 1)));
+    // The newer opener feeds it, and the older one stays fenced after that.
+    EXPECT_EQ(reply_of(bets_request(id, 1, 1, slice(bets, 1, 2)), newer), "ACK 1");
+    EXPECT_EQ(reply_of(bets_request(id, 1, 2, slice(bets, 2, 3)), older), "ERROR 8");
+    EXPECT_EQ(slurp(path_), store_lines(slice(bets, 0, 2)));
+}
+
+TEST_F(CoordinatorTest, ConnectionThatNeverOpenedTheSourceIsFenced) {
+    make(5);
+    const ipc::SourceId id = open_source(1, "a.csv");
+    const std::uint64_t stranger = coordinator().new_connection();
+    EXPECT_EQ(reply_of(bets_request(id, 1, 0, bets_of(1, 1, 1)), stranger), "ERROR 8");
+    EXPECT_EQ(slurp(path_), "");
+}
+
+TEST_F(CoordinatorTest, OpeningAgainTakesTheSourceBack) {
+    make(5);
+    const std::uint64_t first = connection_, second = coordinator().new_connection();
+    const ipc::SourceId id = open_source(1, "a.csv", first);
+    open_source(1, "a.csv", second);
+    open_source(1, "a.csv", first);
+    EXPECT_EQ(reply_of(bets_request(id, 1, 0, bets_of(1, 1, 1)), second), "ERROR 8");
+    EXPECT_EQ(reply_of(bets_request(id, 1, 0, bets_of(1, 1, 1)), first), "ACK 1");
+}
+
+TEST_F(CoordinatorTest, FencingIsPerSource) {
+    make(5);
+    const std::uint64_t other = coordinator().new_connection();
+    const ipc::SourceId a = open_source(1, "a.csv", connection_);
+    open_source(1, "b.csv", other);
+    EXPECT_EQ(reply_of(bets_request(a, 1, 0, bets_of(1, 1, 1))), "ACK 1");
+}
+
+TEST_F(CoordinatorTest, NewConnectionNumbersGrow) {
+    make(5);
+    const std::uint64_t a = coordinator().new_connection(), b = coordinator().new_connection();
+    EXPECT_GT(a, connection_);
+    EXPECT_GT(b, a);
+}
+
+// ---- DONE and the draw -------------------------------------------------------------
+
+TEST_F(CoordinatorTest, DoneIsAckedWithZeroAndJournaledOnce) {
+    make(5);
+    const ipc::Reply reply = answer(done_request(2));
+    EXPECT_EQ(describe(reply), "ACK 0");
+    EXPECT_EQ(reply.frame.size(), wire::kReplyHeaderSize);
+    const std::string journal = slurp(journal_);
+    EXPECT_EQ(test_support::lines_with(journal, "done 2").size(), 1u) << journal;
+    EXPECT_EQ(reply_of(done_request(2)), "ACK 0");
+    EXPECT_EQ(slurp(journal_), journal) << "a repeated DONE is not journaled again";
+}
+
+TEST_F(CoordinatorTest, DoneTwiceFromOneAgencyCountsOnce) {
+    make(2);
+    EXPECT_EQ(reply_of(done_request(1)), "ACK 0");
+    EXPECT_EQ(reply_of(done_request(1)), "ACK 0");
+    EXPECT_FALSE(coordinator().draw_running()); // agency 2 has not finished
+    EXPECT_FALSE(coordinator().draw_done());
+    EXPECT_FALSE(coordinator().handle(winners_request(1), connection_).has_value());
+}
+
+TEST_F(CoordinatorTest, BetsAfterDoneAreStoredUntilTheDraw) {
+    make(2);
+    const ipc::SourceId id = open_source(1, "a.csv");
+    EXPECT_EQ(reply_of(done_request(1)), "ACK 0");
+    const ipc::Reply reply = answer(bets_request(id, 1, 0, bets_of(1, 1, 1)));
+    EXPECT_EQ(describe(reply), "ACK 1");
+    EXPECT_EQ(reply.stored_now, 1u) << "a re-run of a done agency may still add bets before the draw";
+}
+
+TEST_F(CoordinatorTest, DrawStartsExactlyWhenTheLastAgencySaysDone) {
+    make(3);
+    answer(done_request(2));
+    answer(done_request(3));
+    EXPECT_FALSE(coordinator().draw_running());
+    answer(done_request(1));
+    EXPECT_TRUE(coordinator().draw_running() || coordinator().draw_done());
+    finish_draw(coordinator());
+    EXPECT_TRUE(coordinator().draw_done());
+    EXPECT_EQ(reply_of(done_request(1)), "ACK 0") << "later DONEs are still acknowledged";
+    EXPECT_TRUE(coordinator().draw_done());
+}
+
+TEST_F(CoordinatorTest, AfterTheDrawNewBetsAreError5WhileStoredFramesStillAck) {
+    make(1);
+    const std::vector<Bet> bets = bets_of(1, 1, 3);
+    const ipc::SourceId id = stored_source(1, "a.csv", slice(bets, 0, 2));
+    EXPECT_EQ(reply_of(done_request(1)), "ACK 0");
+    const std::string store = slurp(path_);
+    EXPECT_EQ(reply_of(bets_request(id, 1, 2, slice(bets, 2, 3))), "ERROR 5") << "while the draw runs";
+    finish_draw(coordinator());
+    EXPECT_EQ(reply_of(bets_request(id, 1, 2, slice(bets, 2, 3))), "ERROR 5");
+    EXPECT_EQ(reply_of(bets_request(id, 1, 1, slice(bets, 1, 3))), "ERROR 5") << "a straddling frame stores new bets";
+    const ipc::Reply stored_before = answer(bets_request(id, 1, 0, slice(bets, 0, 2)));
+    EXPECT_EQ(describe(stored_before), "ACK 2");
+    EXPECT_EQ(stored_before.stored_now, 0u);
+    const ipc::SourceId late = open_source(1, "late.csv");
+    EXPECT_EQ(reply_of(bets_request(late, 1, 0, bets_of(1, 90, 1))), "ERROR 5");
+    EXPECT_EQ(slurp(path_), store);
+}
+
+TEST_F(CoordinatorTest, WinnersAreParkedUntilTheDrawHasFinished) {
+    make(2);
+    const ipc::SourceId id = open_source(1, "a.csv");
+    answer(bets_request(id, 1, 0, {bet(1, 42, kWinningNumber)}));
+    EXPECT_FALSE(coordinator().handle(winners_request(1), connection_).has_value());
+    answer(done_request(1));
+    answer(done_request(2));
+    ASSERT_TRUE(coordinator().draw_running()) << "the draw reads the store between poll rounds";
+    EXPECT_FALSE(coordinator().handle(winners_request(1), connection_).has_value());
+    EXPECT_FALSE(coordinator().handle(winners_request(2), connection_).has_value());
+    finish_draw(coordinator());
+    EXPECT_EQ(documents_of(answer(winners_request(1))), std::vector<std::string>{"00000042"});
+    EXPECT_EQ(documents_of(answer(winners_request(2))), std::vector<std::string>{});
+}
+
+TEST_F(CoordinatorTest, EachAgencyGetsExactlyItsOwnWinnersInStoreOrder) {
+    make(3);
+    // Several agencies share documents and numbers; sources interleave in the store.
+    const ipc::SourceId a1 = open_source(1, "a.csv"), a2 = open_source(2, "a.csv"), a3 = open_source(3, "a.csv");
+    answer(bets_request(a1, 1, 0, {bet(1, 42, 7574), bet(1, 12345678, 1234), bet(1, 7, 7574)}));
+    answer(bets_request(a2, 2, 0, {bet(2, 42, 7574), bet(2, 12345, 7575)}));
+    answer(bets_request(a1, 1, 3, {bet(1, 0, 7574)}));
+    answer(bets_request(a3, 3, 0, {bet(3, 99999999, 4757), bet(3, 1, 0)}));
+    answer(bets_request(a2, 2, 2, {bet(2, 1000000, 7574)}));
+    answer(done_request(1));
+    answer(done_request(2));
+    answer(done_request(3));
+    finish_draw(coordinator());
+    ASSERT_TRUE(coordinator().draw_done());
+
+    EXPECT_EQ(documents_of(coordinator().winners_reply(1)),
+              (std::vector<std::string>{"00000042", "00000007", "00000000"}));
+    EXPECT_EQ(documents_of(coordinator().winners_reply(2)), (std::vector<std::string>{"00000042", "01000000"}));
+    EXPECT_EQ(documents_of(coordinator().winners_reply(3)), std::vector<std::string>{});
+    EXPECT_EQ(documents_of(answer(winners_request(2))), (std::vector<std::string>{"00000042", "01000000"}));
+}
+
+TEST_F(CoordinatorTest, DrawReadsBetsAlreadyInTheStoreFile) {
+    spit(path_, "2,Old,Bet,00000555,1980-01-01,7574\n");
+    make(2);
+    const ipc::SourceId id = open_source(2, "new.csv");
+    answer(bets_request(id, 2, 0, {bet(2, 666, 7574)}));
+    answer(done_request(1));
+    answer(done_request(2));
+    finish_draw(coordinator());
+    EXPECT_EQ(documents_of(coordinator().winners_reply(2)), (std::vector<std::string>{"00000555", "00000666"}));
+    EXPECT_EQ(documents_of(coordinator().winners_reply(1)), std::vector<std::string>{});
+}
+
+// A store far bigger than one slice (about 1 MiB) takes several advance_draw()
+// calls, and the draw is running until the last one.
+TEST_F(CoordinatorTest, DrawOfALargeStoreIsReadInSlices) {
+    std::string store;
+    std::size_t winners = 0;
+    for (std::uint32_t i = 0; store.size() < (3u << 20); ++i) {
+        const bool wins = i % 1000 == 0;
+        winners += wins;
+        append_store_line(store, bet(1, i, wins ? kWinningNumber : 1));
+    }
+    spit(path_, store);
+    make(1);
+    answer(done_request(1));
+    EXPECT_TRUE(coordinator().draw_running()) << "the last DONE starts the draw; it does not run it";
+    EXPECT_FALSE(coordinator().draw_done());
+    coordinator().advance_draw();
+    EXPECT_TRUE(coordinator().draw_running()) << "one slice must not read a 3 MiB store";
+    EXPECT_FALSE(coordinator().handle(winners_request(1), connection_).has_value());
+    const int slices = 1 + finish_draw(coordinator());
+    EXPECT_GE(slices, 3);
+    EXPECT_TRUE(coordinator().draw_done());
+    EXPECT_EQ(documents_of(coordinator().winners_reply(1)).size(), winners);
+}
+
+TEST_F(CoordinatorTest, UnreadableStoreGivesError7NotPartialWinners) {
+    spit(path_, "1,Ana,Gómez,00000042,1990-01-31,7574\nthis is not a store line\n");
+    make(1);
+    answer(done_request(1));
+    finish_draw(coordinator());
+    ASSERT_TRUE(coordinator().draw_done());
+    EXPECT_EQ(describe(coordinator().winners_reply(1)), "ERROR 7");
+    EXPECT_EQ(reply_of(winners_request(1)), "ERROR 7");
+}
+
+// ---- storage failures --------------------------------------------------------------
+
+// The journal line cannot be written after the bets were: the bets are cut
+// off the store again, and the same frame stores once the journal can grow.
+TEST_F(CoordinatorTest, JournalWriteFailureIsError7AndRollsTheStoreBack) {
+    make(1);
+    const std::vector<Bet> bets = bets_of(1, 1, 2);
+    const ipc::SourceId id = open_source(1, "a.csv");
+    for (int i = 0; i < 100; ++i) open_source(1, "a.csv"); // a journal longer than the store will be
+    const long long store_before = file_size(path_), journal_before = file_size(journal_);
+    ASSERT_GT(journal_before, static_cast<long long>(store_lines(bets).size()));
+    {
+        test_support::StdoutCapture log;
+        FileSizeLimit limit(static_cast<std::uint64_t>(journal_before) + 4); // room for the bets, not the line
+        EXPECT_EQ(reply_of(bets_request(id, 1, 0, bets)), "ERROR 7");
+    }
+    EXPECT_EQ(file_size(path_), store_before) << "bets the journal does not vouch for stay in the store";
+    EXPECT_EQ(file_size(journal_), journal_before) << "half a journal line stayed behind";
+    const ipc::Reply retry = answer(bets_request(id, 1, 0, bets));
+    EXPECT_EQ(describe(retry), "ACK 2");
+    EXPECT_EQ(retry.stored_now, 2u);
+    EXPECT_EQ(slurp(path_), store_lines(bets));
+}
+
+TEST_F(CoordinatorTest, OpenThatCannotBeJournaledIsError7AndCreatesNoSource) {
+    make(2);
+    const long long journal_before = file_size(journal_);
+    {
+        test_support::StdoutCapture log;
+        FileSizeLimit limit(static_cast<std::uint64_t>(journal_before) + 4);
+        EXPECT_EQ(reply_of(open_request(1, "a.csv")), "ERROR 7");
+    }
+    EXPECT_EQ(file_size(journal_), journal_before);
+    EXPECT_EQ(open_source(2, "b.csv"), 0u) << "the refused source must not keep its id";
+}
+
+TEST_F(CoordinatorTest, DoneThatCannotBeJournaledIsError7AndNotCounted) {
+    make(1);
+    const long long journal_before = file_size(journal_);
+    {
+        test_support::StdoutCapture log;
+        FileSizeLimit limit(static_cast<std::uint64_t>(journal_before) + 2);
+        EXPECT_EQ(reply_of(done_request(1)), "ERROR 7");
+    }
+    EXPECT_EQ(file_size(journal_), journal_before);
+    EXPECT_FALSE(coordinator().draw_running() || coordinator().draw_done()) << "an unjournaled DONE started the draw";
+    EXPECT_EQ(reply_of(done_request(1)), "ACK 0");
+    EXPECT_TRUE(coordinator().draw_running() || coordinator().draw_done());
+}
+
+// The store made append-only (chattr +a; needs root and a file system that
+// has the flag): writes still go in, but it can no longer be cut back.
+class AppendOnly {
+public:
+    explicit AppendOnly(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+        active_ = set(true);
+    }
+    ~AppendOnly() {
+        if (active_) {
+            EXPECT_TRUE(set(false)) << "the file stays append-only and cannot be removed";
+        }
+    }
+    AppendOnly(const AppendOnly&) = delete;
+    AppendOnly& operator=(const AppendOnly&) = delete;
+    bool active() const { return active_; }
+
+private:
+    bool set(bool on) {
+        int flags = 0;
+        if (::ioctl(fd_.get(), FS_IOC_GETFLAGS, &flags) != 0) return false;
+        flags = on ? flags | FS_APPEND_FL : flags & ~FS_APPEND_FL;
+        return ::ioctl(fd_.get(), FS_IOC_SETFLAGS, &flags) == 0;
+    }
+    Fd fd_;
+    bool active_ = false;
+};
+
+// The journal line fails and so does cutting the bets back off the store: the
+// store now holds bytes nobody vouches for, and the coordinator refuses every
+// write until a restart, whose recovery cuts them.
+TEST_F(CoordinatorTest, FailedRollbackRefusesWritesUntilARestart) {
+    if (::geteuid() != 0) GTEST_SKIP() << "making a file append-only needs root";
+    make(1);
+    const std::vector<Bet> bets = bets_of(1, 1, 2);
+    const ipc::SourceId id = open_source(1, "a.csv");
+    for (int i = 0; i < 100; ++i) open_source(1, "a.csv"); // a journal longer than the store will be
+    const long long journal_before = file_size(journal_);
+    {
+        AppendOnly append_only(path_);
+        if (!append_only.active()) GTEST_SKIP() << "cannot make the store append-only: " << std::strerror(errno);
+        test_support::StdoutCapture log;
+        {
+            FileSizeLimit limit(static_cast<std::uint64_t>(journal_before) + 4);
+            EXPECT_EQ(reply_of(bets_request(id, 1, 0, bets)), "ERROR 7");
+        }
+        EXPECT_EQ(file_size(path_), static_cast<long long>(store_lines(bets).size())) << "the rollback did not fail";
+        EXPECT_EQ(test_support::lines_with(log.finish(), "action: rollback | result: fail").size(), 1u);
+    }
+    // The files could be written again; this coordinator does not write any more.
+    EXPECT_EQ(reply_of(bets_request(id, 1, 0, bets)), "ERROR 7");
+    EXPECT_EQ(reply_of(open_request(1, "b.csv")), "ERROR 7");
+    EXPECT_EQ(reply_of(done_request(1)), "ERROR 7");
+    EXPECT_EQ(file_size(journal_), journal_before);
+    coordinator_->close();
+    ASSERT_NO_FATAL_FAILURE(make(1));
+    EXPECT_EQ(file_size(path_), 0) << "recovery keeps unvouched bets";
+    EXPECT_EQ(open_source(1, "a.csv"), id);
+    EXPECT_EQ(reply_of(bets_request(id, 1, 0, bets)), "ACK 2");
+    EXPECT_EQ(slurp(path_), store_lines(bets));
+}
+
+// A real full disk: a 64 KiB tmpfs (needs root; skipped otherwise). The
+// journal's page has room left, the empty store has none: the bets' write is
+// the one that fails with ENOSPC.
+class FullDiskTest : public CoordinatorTest {
+protected:
+    void SetUp() override {
+        if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
+        mount_ = dir_.file("disk");
+        ASSERT_EQ(::mkdir(mount_.c_str(), 0700), 0);
+        if (::mount("tmpfs", mount_.c_str(), "tmpfs", 0, "size=64k") != 0)
+            GTEST_SKIP() << "cannot mount a tmpfs: " << std::strerror(errno);
+        mounted_ = true;
+    }
+    void TearDown() override {
+        if (coordinator_) coordinator_->close();
+        if (mounted_) {
+            EXPECT_EQ(::umount(mount_.c_str()), 0) << std::strerror(errno);
+        }
+    }
+    // Writes a file beside the store until the disk is full.
+    void fill_disk() {
+        Fd filler(::open(filler_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600));
+        ASSERT_TRUE(filler.valid());
+        const std::string block(4096, 'x');
+        while (::write(filler.get(), block.data(), block.size()) > 0) {}
+        ASSERT_EQ(errno, ENOSPC);
+    }
+    std::string filler_path() const { return mount_ + "/filler"; }
+
+    std::string mount_;
+    bool mounted_ = false;
+};
+
+TEST_F(FullDiskTest, FullDiskIsError7StoresNothingAndTheFrameStoresOnceThereIsSpace) {
+    const std::string store = mount_ + "/bets.csv", journal = journal_path_for(store);
+    ASSERT_NO_FATAL_FAILURE(make_at(store, 1));
+    const ipc::SourceId id = open_source(1, "a.csv");
+    ASSERT_NO_FATAL_FAILURE(fill_disk());
+    const long long journal_before = file_size(journal);
+    const std::vector<Bet> bets = bets_of(1, 1, 3);
+    {
+        test_support::StdoutCapture log;
+        EXPECT_EQ(reply_of(bets_request(id, 1, 0, bets)), "ERROR 7");
+        EXPECT_EQ(test_support::lines_with(log.finish(), "store_bets").size(), 1u);
+    }
+    EXPECT_EQ(file_size(store), 0);
+    EXPECT_EQ(file_size(journal), journal_before);
+    ASSERT_EQ(::unlink(filler_path().c_str()), 0);
+    const ipc::Reply retry = answer(bets_request(id, 1, 0, bets));
+    EXPECT_EQ(describe(retry), "ACK 3");
+    EXPECT_EQ(retry.stored_now, 3u);
+    EXPECT_EQ(slurp(store), store_lines(bets));
+    const ipc::Reply resume = answer(open_request(1, "a.csv"));
+    EXPECT_EQ(describe(resume), "RESUME 3");
+    EXPECT_EQ(resume_digest(resume), digest_of(bets)) << "the failed try must not count in the digest";
 }
 
 } // namespace

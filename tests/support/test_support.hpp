@@ -4,7 +4,7 @@
 #include "common/bet.hpp"
 #include "common/config.hpp"
 #include "common/log.hpp"
-#include "server/ipc.hpp"
+#include "sample_bets.hpp"
 
 #include <gtest/gtest.h>
 
@@ -142,11 +142,6 @@ inline std::vector<std::string> lines_with(const std::string& text, const std::s
 
 // ---- values -------------------------------------------------------------------
 
-inline Bet make_bet(std::uint32_t agency, std::string first, std::string last, std::string document,
-                    std::string birthdate, std::uint16_t number) {
-    return Bet{agency, std::move(first), std::move(last), std::move(document), std::move(birthdate), number};
-}
-
 // `piece` written `times` times in a row.
 inline std::string repeat(std::string_view piece, std::size_t times) {
     std::string text;
@@ -190,25 +185,6 @@ ConfigError failed(const std::variant<Config, ConfigError>& result) {
     if (const auto* error = std::get_if<ConfigError>(&result)) return *error;
     ADD_FAILURE() << "expected a config error";
     return {};
-}
-
-// ---- coordinator requests, as the handlers send them ------------------------------
-
-inline ipc::Request bets(std::uint32_t agency, std::uint32_t batch, std::uint16_t count, std::string lines) {
-    return ipc::Request{wire::RequestHeader{wire::RequestType::bets, agency, batch, count}, std::move(lines)};
-}
-inline ipc::Request done(std::uint32_t agency) {
-    return ipc::Request{wire::RequestHeader{wire::RequestType::done, agency, 0, 0}, {}};
-}
-inline ipc::Request winners(std::uint32_t agency) {
-    return ipc::Request{wire::RequestHeader{wire::RequestType::winners, agency, 0, 0}, {}};
-}
-
-// "ACK 2", "ERROR 3", "WINNERS 0": a reply header readable in failure messages.
-inline std::string describe(const wire::ReplyHeader& header) {
-    const char* names[] = {"?", "ACK", "ERROR", "WINNERS", "ECHO"};
-    const auto type = static_cast<unsigned>(header.type);
-    return std::string(type <= 4 ? names[type] : "?") + " " + std::to_string(header.value);
 }
 
 } // namespace test_support
