@@ -201,6 +201,14 @@ void fuzz_reply(const std::uint8_t* data, std::size_t size) {
     CHECK(decoded_again.ok() && decoded_again.value() == documents.value());
 }
 
+// What a message's body may be, by type: BETS a hash per bet and then lines,
+// OPEN the source name (count bytes), every other type nothing.
+bool body_fits(const RequestHeader& header, std::uint32_t length) {
+    if (header.type == RequestType::bets) return length >= header.count * 8u;
+    if (header.type == RequestType::open) return length == header.count;
+    return length == 0;
+}
+
 void fuzz_ipc(const std::uint8_t* data, std::size_t size) {
     std::string inbox(reinterpret_cast<const char*>(data), size);
     ipc::Request request;
@@ -216,8 +224,7 @@ void fuzz_ipc(const std::uint8_t* data, std::size_t size) {
             }
             const auto header = decode_request_header(bytes);
             const std::uint32_t length = get_u32(bytes + kRequestHeaderSize + 4);
-            const bool sane = header.ok() && length <= ipc::kMaxBody &&
-                              (header.value().type != RequestType::bets || length >= header.value().count * 8u);
+            const bool sane = header.ok() && length <= ipc::kMaxBody && body_fits(header.value(), length);
             if (parse == ipc::Parse::incomplete) CHECK(sane && before.size() < ipc::kRequestHeaderSize + length);
             else CHECK(!sane);
             return;

@@ -136,6 +136,8 @@ int main(int argc, char** argv) {
     seed("ipc-open-bets-done-winners",
          ipc_open + ipc_bets + ipc_done + ipc_message(RequestType::winners, 3));
     seed("ipc-truncated", ipc_bets.substr(0, ipc_bets.size() - 7));
+    // A DONE that announces a body: refused whole (a fuzzer find, kept).
+    seed("ipc-done-with-body", std::string_view("\0\4\0\0\0\0\0\0\0\0\0\0\xff\xff\x5f\xe0\0\0\x30\x6a", 20));
 
     // Store lines and CSV.
     int i = 0;
