@@ -110,22 +110,19 @@ std::optional<ipc::Reply> Coordinator::handle(const ipc::Request& request, std::
 ipc::Reply Coordinator::open_source(const ipc::Request& request, std::uint64_t connection) {
     if (!wire::is_valid_source_name(request.name)) return error_reply(ErrorCode::malformed_frame);
     if (!writable_) return error_reply(ErrorCode::storage_failure);
-    const std::uint64_t journal_before = journal_.size();
-    const auto [entry, is_new] = source_ids_.try_emplace({request.header.agency, request.name},
-                                                         static_cast<ipc::SourceId>(sources_.size()));
-    const ipc::SourceId id = entry->second;
-    if (is_new) sources_.push_back(SourceState{request.header.agency, request.name, 0, 0, 0});
-    const bool journaled = (!is_new || journal_.record_source(id, sources_[id])) &&
-                           journal_.record_open(id, connection) && journal_durably(journal_before);
-    if (!journaled) {
-        log_action(LogLevel::error, "abrir_fuente", Outcome::fail,
-                   {{"agencia", request.header.agency}, {"fuente", request.name}, {"error", errno_text("journal")}});
-        roll_back(journal_, journal_before); // the source line too, or ids would repeat
-        if (is_new) sources_.pop_back(), source_ids_.erase(entry);
-        return error_reply(ErrorCode::storage_failure);
+    const auto found = source_ids_.find({request.header.agency, request.name});
+    ipc::SourceId id = 0;
+    if (found == source_ids_.end()) {
+        remember(id = static_cast<ipc::SourceId>(sources_.size()));
+        sources_.push_back(SourceState{request.header.agency, request.name, 0, 0, 0});
+        source_ids_.emplace(std::make_pair(request.header.agency, request.name), id);
+        journal_.record_source(id, sources_[id]);
+    } else {
+        remember(id = found->second);
     }
     SourceState& source = sources_[id];
     source.opener = connection;
+    journal_.record_open(id, connection);
     return {id, 0, wire::encode_resume_reply(static_cast<std::uint32_t>(source.stored), source.digest)};
 }
 
@@ -143,59 +140,94 @@ ipc::Reply Coordinator::store_bets(const ipc::Request& request, std::uint64_t co
     if (first > source.stored) return error_reply(ErrorCode::gap);
     if (end <= source.stored) return ack(header.count, 0);
     if (draw_started()) return error_reply(ErrorCode::draw_held);
+    if (!writable_) return error_reply(ErrorCode::storage_failure);
     const std::size_t already = static_cast<std::size_t>(source.stored - first);
-    SourceState after = source;
-    after.stored = end;
-    for (std::size_t i = already; i < header.count; ++i) after.digest += request.hashes[i];
-    if (!write_bets(request.source, after, skip_lines(request.lines, already))) {
-        log_action(LogLevel::error, "store_bets", Outcome::fail,
-                   {{"agencia", header.agency}, {"fuente", source.name}, {"first", first},
-                    {"error", errno_text("write")}});
-        return error_reply(ErrorCode::storage_failure);
-    }
-    source = after;
+    remember(request.source);
+    source.stored = end;
+    for (std::size_t i = already; i < header.count; ++i) source.digest += request.hashes[i];
+    staged_.lines += skip_lines(request.lines, already);
+    journal_.record_bets(request.source, source, store_.size() + staged_.lines.size());
     return ack(header.count, static_cast<std::uint16_t>(header.count - already));
 }
 
-// The bets first, then the journal line that vouches for them, then the
-// reply: a crash in between leaves an unvouched tail that recovery cuts off.
-// A failure anywhere rolls both files back, so the next try starts clean.
-bool Coordinator::write_bets(ipc::SourceId id, const SourceState& after, std::string_view lines) {
-    if (!writable_) return errno = EIO, false;
+// DONE is idempotent: the first one is journaled (and logged once
+// committed), every one is ACK 0. The commit that makes the last agency's
+// DONE durable starts the draw.
+ipc::Reply Coordinator::mark_done(std::uint32_t agency) {
+    if (done_.count(agency)) return ack(0, 0);
+    if (!writable_) return error_reply(ErrorCode::storage_failure);
+    stage();
+    done_.insert(agency);
+    staged_.done.push_back(agency);
+    journal_.record_done(agency);
+    return ack(0, 0);
+}
+
+// The first change since the last commit notes how many sources there were.
+void Coordinator::stage() {
+    if (!staged_.any) staged_.sources = sources_.size();
+    staged_.any = true;
+}
+
+// Notes, before a change to source `id`, how to undo it (a source created
+// since the last commit is undone by dropping it).
+void Coordinator::remember(ipc::SourceId id) {
+    stage();
+    if (id < staged_.sources) staged_.before.emplace_back(id, sources_[id]);
+}
+
+bool Coordinator::commit() {
+    if (!staged_.any) return true;
+    const bool written = write_staged();
+    if (written) {
+        for (std::uint32_t agency : staged_.done)
+            log_action(LogLevel::info, "agencia_finalizada", Outcome::success,
+                       {{"agencia", agency}, {"pendientes", options_.agencies - static_cast<std::uint32_t>(done_.size())}});
+    } else {
+        undo_staged();
+    }
+    staged_ = Staged{};
+    if (!draw_started() && all_done()) start_draw();
+    return written;
+}
+
+// The bets first, then the journal lines that vouch for them (each durable
+// before the next step with fsync on): a crash in between leaves an
+// unvouched tail that recovery cuts off. A failure rolls both files back.
+bool Coordinator::write_staged() {
     const std::uint64_t store_before = store_.size(), journal_before = journal_.size();
-    if (store_.append(lines) && (!options_.fsync || store_.sync()) &&
-        journal_.record_bets(id, after, store_.size()) && journal_durably(journal_before))
-        return true;
+    const char* failed = nullptr;
+    if (!writable_) errno = EIO, failed = "write";
+    else if (!store_.append(staged_.lines)) failed = "write";
+    else if (options_.fsync && !staged_.lines.empty() && !store_.sync()) failed = "fsync";
+    else if (!journal_.write_staged()) failed = "journal write";
+    else if (options_.fsync && !journal_.sync()) failed = "journal fsync";
+    if (!failed) return true;
+    journal_.drop_staged();
+    log_action(LogLevel::error, "store_bets", Outcome::fail,
+               {{"bytes", staged_.lines.size()}, {"error", errno_text(failed)}});
+    roll_back(journal_, journal_before);
     roll_back(store_, store_before);
     return false;
 }
 
-// Makes the lines appended since `rollback_to` durable if fsync is on; on
-// failure they are cut off again (errno kept).
-bool Coordinator::journal_durably(std::uint64_t rollback_to) {
-    if (!options_.fsync || journal_.sync()) return true;
-    roll_back(journal_, rollback_to);
-    return false;
+// Puts the sources and the done set back as they were at the last commit:
+// the newest change is undone first, so each source ends as it was before
+// its first one.
+void Coordinator::undo_staged() {
+    for (auto change = staged_.before.rbegin(); change != staged_.before.rend(); ++change)
+        sources_[change->first] = change->second;
+    for (std::size_t id = staged_.sources; id < sources_.size(); ++id)
+        source_ids_.erase({sources_[id].agency, sources_[id].name});
+    sources_.resize(staged_.sources);
+    for (std::uint32_t agency : staged_.done) done_.erase(agency);
 }
 
-// DONE is idempotent: the first one is journaled and logged, every one is
-// ACK 0. The last agency's DONE starts the draw.
-ipc::Reply Coordinator::mark_done(std::uint32_t agency) {
-    if (!done_.count(agency)) {
-        const std::uint64_t journal_before = journal_.size();
-        if (!writable_) return error_reply(ErrorCode::storage_failure);
-        if (!journal_.record_done(agency) || !journal_durably(journal_before)) {
-            log_action(LogLevel::error, "agencia_finalizada", Outcome::fail,
-                       {{"agencia", agency}, {"error", errno_text("journal")}});
-            return error_reply(ErrorCode::storage_failure);
-        }
-        done_.insert(agency);
-        log_action(LogLevel::info, "agencia_finalizada", Outcome::success,
-                   {{"agencia", agency},
-                    {"pendientes", options_.agencies - static_cast<std::uint32_t>(done_.size())}});
-    }
-    if (!draw_started() && all_done()) start_draw();
-    return ack(0, 0);
+ipc::Reply Coordinator::voided(const ipc::Reply& reply) {
+    if (reply.frame.size() < wire::kReplyHeaderSize) return reply;
+    const auto header = wire::decode_reply_header(reply.frame.data());
+    const bool vouches = header.ok() && (header.value().type == ReplyType::ack || header.value().type == ReplyType::resume);
+    return vouches ? error_reply(ErrorCode::storage_failure) : reply;
 }
 
 // From here on no new bet is stored: the draw reads a store that stays put.

@@ -36,8 +36,20 @@ public:
 
     // The reply to `request` from `connection`, or nothing when it must
     // wait: WINNERS before the draw has finished (the caller parks it and
-    // asks winners_reply() once draw_done()).
+    // asks winners_reply() once draw_done()). What the request changes is
+    // only staged: the caller holds every reply until commit().
     std::optional<ipc::Reply> handle(const ipc::Request& request, std::uint64_t connection);
+
+    // Group commit: writes every bet and journal line staged since the last
+    // commit, with one write to the store and one to the journal (and one
+    // fsync each with Options::fsync), then the held replies may go out. On
+    // failure nothing staged is kept, in the files or in memory, and each
+    // held reply must pass through voided() first. True when nothing was staged.
+    bool commit();
+    // A held reply after a failed commit: an ACK or RESUME vouched for what
+    // was just rolled back, so it becomes ERROR 7 (the client reconnects and
+    // resends); any other reply stands.
+    static ipc::Reply voided(const ipc::Reply& reply);
 
     // The draw reads the store a slice at a time between the caller's poll
     // rounds: advance_draw() while draw_running(), until draw_done().
@@ -54,8 +66,10 @@ private:
     ipc::Reply open_source(const ipc::Request& request, std::uint64_t connection);
     ipc::Reply store_bets(const ipc::Request& request, std::uint64_t connection);
     ipc::Reply mark_done(std::uint32_t agency);
-    bool write_bets(ipc::SourceId id, const SourceState& after, std::string_view lines);
-    bool journal_durably(std::uint64_t rollback_to);
+    void stage();
+    void remember(ipc::SourceId id);
+    bool write_staged();
+    void undo_staged();
     template <typename File>
     void roll_back(File& file, std::uint64_t length);
     bool all_done() const;
@@ -76,4 +90,15 @@ private:
     bool draw_failed_ = false; // the store could not be read back
     bool writable_ = true;     // false once a rollback failed: ERROR 7 until a restart
     std::map<std::uint32_t, std::vector<std::string>> winners_; // agency -> documents
+
+    // Staged since the last commit: the store lines, and what undoes the
+    // changes in memory if the commit fails.
+    struct Staged {
+        bool any = false;
+        std::string lines;
+        std::size_t sources = 0; // sources_.size() before the first change
+        std::vector<std::pair<ipc::SourceId, SourceState>> before; // older sources, as they were before each change
+        std::vector<std::uint32_t> done; // agencies whose first DONE is staged
+    };
+    Staged staged_;
 };

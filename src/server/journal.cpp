@@ -141,9 +141,26 @@ Journal Journal::open(const std::string& path, std::uint64_t store_length, Recov
     return journal;
 }
 
-bool Journal::append(const std::string& line) {
-    if (write_all(fd_.get(), line.data(), line.size()) == IoStatus::ok) {
-        size_ += line.size();
+void Journal::record_source(std::uint32_t id, const SourceState& source) {
+    staged_ += "source " + std::to_string(id) + " " + std::to_string(source.agency) + " " + source.name + "\n";
+}
+
+void Journal::record_open(std::uint32_t id, std::uint64_t connection) {
+    staged_ += "open " + std::to_string(id) + " " + std::to_string(connection) + "\n";
+}
+
+void Journal::record_bets(std::uint32_t id, const SourceState& source, std::uint64_t store_length) {
+    staged_ += "bets " + std::to_string(id) + " " + std::to_string(source.stored) + " " +
+               std::to_string(source.digest) + " " + std::to_string(store_length) + "\n";
+}
+
+void Journal::record_done(std::uint32_t agency) { staged_ += "done " + std::to_string(agency) + "\n"; }
+
+bool Journal::write_staged() {
+    std::string lines;
+    lines.swap(staged_);
+    if (write_all(fd_.get(), lines.data(), lines.size()) == IoStatus::ok) {
+        size_ += lines.size();
         return true;
     }
     const int saved = errno; // a short write (disk full) must not leave half a line
@@ -151,21 +168,6 @@ bool Journal::append(const std::string& line) {
     errno = saved;
     return false;
 }
-
-bool Journal::record_source(std::uint32_t id, const SourceState& source) {
-    return append("source " + std::to_string(id) + " " + std::to_string(source.agency) + " " + source.name + "\n");
-}
-
-bool Journal::record_open(std::uint32_t id, std::uint64_t connection) {
-    return append("open " + std::to_string(id) + " " + std::to_string(connection) + "\n");
-}
-
-bool Journal::record_bets(std::uint32_t id, const SourceState& source, std::uint64_t store_length) {
-    return append("bets " + std::to_string(id) + " " + std::to_string(source.stored) + " " +
-                  std::to_string(source.digest) + " " + std::to_string(store_length) + "\n");
-}
-
-bool Journal::record_done(std::uint32_t agency) { return append("done " + std::to_string(agency) + "\n"); }
 
 bool Journal::sync() { return ::fsync(fd_.get()) == 0; }
 

@@ -53,12 +53,17 @@ public:
 
     bool is_open() const { return fd_.valid(); }
     const std::string& path() const { return path_; }
-    // Each record_* appends one line. On failure (errno set) nothing of the
-    // line stays behind: the journal is cut back to where it was.
-    bool record_source(std::uint32_t id, const SourceState& source);
-    bool record_open(std::uint32_t id, std::uint64_t connection);
-    bool record_bets(std::uint32_t id, const SourceState& source, std::uint64_t store_length);
-    bool record_done(std::uint32_t agency);
+    // Each record_* stages one line; write_staged() appends every staged
+    // line with one write (the coordinator's group commit). On failure
+    // (errno set) nothing of them stays behind: the journal is cut back to
+    // where it was. Either way the staged lines are gone afterwards.
+    void record_source(std::uint32_t id, const SourceState& source);
+    void record_open(std::uint32_t id, std::uint64_t connection);
+    void record_bets(std::uint32_t id, const SourceState& source, std::uint64_t store_length);
+    void record_done(std::uint32_t agency);
+    bool write_staged();
+    bool has_staged() const { return !staged_.empty(); }
+    void drop_staged() { staged_.clear(); }
     bool sync(); // fsync
     std::uint64_t size() const { return size_; }
     // Cuts the journal back to `length` bytes: rolls back lines whose write
@@ -67,10 +72,10 @@ public:
     void close() { fd_.reset(); }
 
 private:
-    bool append(const std::string& line);
     Fd fd_;
     std::string path_;
-    std::uint64_t size_ = 0;
+    std::uint64_t size_ = 0; // bytes in the file (staged lines not counted)
+    std::string staged_;
 };
 
 // Where the journal of the store at `store_path` lives.

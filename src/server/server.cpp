@@ -135,6 +135,7 @@ bool Server::serve() {
             else if (token == kSignalToken) signal = true;
             else on_child_event(token);
         }
+        commit_round();
         forget_closed_children();
         if (accept) accept_clients();
         if (signal) on_signals();
@@ -283,9 +284,24 @@ void Server::read_requests(Child& child) {
             mark_closed(child);
             return;
         }
-        if (auto reply = coordinator_->handle(request, child.connection)) deliver(child, *reply);
+        if (auto reply = coordinator_->handle(request, child.connection)) held_.emplace_back(child.connection, *reply);
         else child.waiting_winners = request.header.agency;
     }
+}
+
+// Group commit: every request read this round has only been staged; one
+// commit writes them all (one store write, one journal write, and one fsync
+// each with SERVER_FSYNC), and only then do their replies go out, in the
+// order the requests came. Frames that arrive while a commit (its fsync)
+// runs wait in the pipes and share the next one.
+void Server::commit_round() {
+    if (held_.empty()) return;
+    const bool committed = coordinator_->commit();
+    for (const auto& [connection, reply] : held_) {
+        const auto found = children_.find(connection);
+        if (found != children_.end()) deliver(found->second, committed ? reply : Coordinator::voided(reply));
+    }
+    held_.clear();
 }
 
 void Server::deliver(Child& child, const ipc::Reply& reply) {

@@ -48,6 +48,7 @@ private:
     [[noreturn]] void become_handler(Fd client, const std::string& peer, Fd to_coordinator,
                                      Fd from_coordinator);
     void read_requests(Child& child);
+    void commit_round();
     void deliver(Child& child, const ipc::Reply& reply);
     void flush(Child& child);
     void mark_closed(Child& child);
@@ -65,6 +66,7 @@ private:
     std::optional<Coordinator> coordinator_;
     std::unordered_map<std::uint64_t, Child> children_; // by connection number
     std::vector<std::uint64_t> closed_;                 // children to forget after this round
+    std::vector<std::pair<std::uint64_t, ipc::Reply>> held_; // this round's replies, until its commit
     std::set<pid_t> live_pids_; // forked and not yet reaped
     bool stopping_ = false;
 };

@@ -13,6 +13,7 @@
 #include "common/protocol.hpp"
 #include "server/coordinator.hpp"
 
+#include "../server/coordinator_support.hpp"
 #include "../support/test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -495,26 +496,26 @@ TEST(ProtocolDoc, CoordinatorAnswersTheStoryWithTheDocsBytes) {
 
     // A first connection stores rows 0..2.
     const std::uint64_t first = coordinator->new_connection();
-    const auto opened = coordinator->handle(open_request(open), first);
+    const auto opened = coordinator_support::round_trip(*coordinator, open_request(open), first);
     ASSERT_TRUE(opened);
-    const auto stored = coordinator->handle(bets_request(encode_bets_frame(1, 0, slice(rows, 0, 3)), opened->source), first);
+    const auto stored = coordinator_support::round_trip(*coordinator, bets_request(encode_bets_frame(1, 0, slice(rows, 0, 3)), opened->source), first);
     ASSERT_TRUE(stored);
     EXPECT_EQ(stored->frame, encode_reply(ReplyType::ack, 3));
 
     // A second connection opens the same source: RESUME 3 with the doc's digest.
     const std::uint64_t second = coordinator->new_connection();
-    const auto reopened = coordinator->handle(open_request(open), second);
+    const auto reopened = coordinator_support::round_trip(*coordinator, open_request(open), second);
     ASSERT_TRUE(reopened);
     EXPECT_EQ(reopened->frame, resume);
 
     // The straddling frame: position 2 is skipped, 3 and 4 are stored, ACK 3.
-    const auto straddled = coordinator->handle(bets_request(straddle, reopened->source), second);
+    const auto straddled = coordinator_support::round_trip(*coordinator, bets_request(straddle, reopened->source), second);
     ASSERT_TRUE(straddled);
     EXPECT_EQ(straddled->frame, ack_straddle);
     EXPECT_EQ(straddled->stored_now, 2u);
 
     // The first connection was fenced by the second OPEN.
-    const auto late = coordinator->handle(bets_request(encode_bets_frame(1, 5, {rows[0]}), opened->source), first);
+    const auto late = coordinator_support::round_trip(*coordinator, bets_request(encode_bets_frame(1, 5, {rows[0]}), opened->source), first);
     ASSERT_TRUE(late);
     EXPECT_EQ(late->frame, fenced);
     quiet.finish();

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -99,9 +100,20 @@ inline std::string describe(const ipc::Reply& reply) {
     return std::string(names[static_cast<unsigned>(header.value().type)]) + " " + std::to_string(header.value().value);
 }
 
+// `request` from `connection` in a poll round of its own, as the server
+// runs it: handled, committed, and the reply as it would go out (nothing
+// when it is parked).
+inline std::optional<ipc::Reply> round_trip(Coordinator& coordinator, const ipc::Request& request,
+                                            std::uint64_t connection) {
+    const auto reply = coordinator.handle(request, connection);
+    const bool committed = coordinator.commit();
+    if (!reply) return reply;
+    return committed ? *reply : Coordinator::voided(*reply);
+}
+
 // The coordinator's answer to `request` from `connection`, described; "<parked>" when it waits.
 inline std::string answer(Coordinator& coordinator, const ipc::Request& request, std::uint64_t connection) {
-    const auto reply = coordinator.handle(request, connection);
+    const auto reply = round_trip(coordinator, request, connection);
     return reply ? describe(*reply) : "<parked>";
 }
 

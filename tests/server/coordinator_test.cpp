@@ -43,9 +43,9 @@ protected:
     }
     Coordinator& coordinator() { return *coordinator_; }
 
-    // A request that must be answered right away.
+    // A request that must be answered right away, in a round of its own.
     ipc::Reply answer(const ipc::Request& request, std::uint64_t connection) {
-        auto reply = coordinator_->handle(request, connection);
+        auto reply = round_trip(*coordinator_, request, connection);
         EXPECT_TRUE(reply.has_value()) << "parked";
         return reply ? *reply : ipc::Reply{0, 0, wire::encode_reply(wire::ReplyType::error, 0xFFFFFFFF)};
     }
@@ -468,6 +468,103 @@ TEST_F(CoordinatorTest, UnreadableStoreGivesError7NotPartialWinners) {
     ASSERT_TRUE(coordinator().draw_done());
     EXPECT_EQ(describe(coordinator().winners_reply(1)), "ERROR 7");
     EXPECT_EQ(reply_of(winners_request(1)), "ERROR 7");
+}
+
+// ---- group commit ------------------------------------------------------------------
+
+// What handle() returns without a commit, for the tests of one round.
+std::string staged(Coordinator& coordinator, const ipc::Request& request, std::uint64_t connection) {
+    const auto reply = coordinator.handle(request, connection);
+    return reply ? describe(*reply) : "<parked>";
+}
+
+// One round of three sources' frames: nothing reaches the files before the
+// commit, then all of it in arrival order, vouched for by the journal.
+TEST_F(CoordinatorTest, ARoundIsStagedAndWrittenByOneCommitInArrivalOrder) {
+    make(3);
+    const std::vector<ipc::SourceId> ids{open_source(1, "a.csv"), open_source(2, "b.csv"), open_source(3, "c.csv")};
+    const long long store_before = file_size(path_), journal_before = file_size(journal_);
+    std::vector<Bet> all;
+    for (std::uint32_t agency : {2u, 3u, 1u}) {
+        const std::vector<Bet> bets = bets_of(agency, 10 * agency, agency);
+        EXPECT_EQ(staged(coordinator(), bets_request(ids[agency - 1], agency, 0, bets), connection_),
+                  "ACK " + std::to_string(bets.size()));
+        all.insert(all.end(), bets.begin(), bets.end());
+    }
+    EXPECT_EQ(staged(coordinator(), done_request(2), connection_), "ACK 0");
+    EXPECT_EQ(file_size(path_), store_before) << "staged bets were written before the commit";
+    EXPECT_EQ(file_size(journal_), journal_before) << "staged journal lines were written before the commit";
+    ASSERT_TRUE(coordinator().commit());
+    EXPECT_EQ(slurp(path_), store_lines(all));
+    const std::string journal = slurp(journal_);
+    EXPECT_EQ(test_support::lines_with(journal, "bets ").size(), 3u) << journal;
+    EXPECT_EQ(test_support::lines_with(journal, "done 2").size(), 1u) << journal;
+    EXPECT_NE(journal.find("bets 0 1 "), std::string::npos) << journal;
+    EXPECT_TRUE(coordinator().commit()) << "an empty commit writes nothing and succeeds";
+    EXPECT_EQ(slurp(path_), store_lines(all));
+}
+
+// Two frames of one source in one round: the second sees the first's
+// positions before anything is written.
+TEST_F(CoordinatorTest, LaterFramesOfARoundSeeTheEarlierOnesPositions) {
+    make(1);
+    const std::vector<Bet> bets = bets_of(1, 1, 4);
+    const ipc::SourceId id = open_source(1, "a.csv");
+    EXPECT_EQ(staged(coordinator(), bets_request(id, 1, 0, slice(bets, 0, 2)), connection_), "ACK 2");
+    EXPECT_EQ(staged(coordinator(), bets_request(id, 1, 0, slice(bets, 0, 2)), connection_), "ACK 2");
+    EXPECT_EQ(staged(coordinator(), bets_request(id, 1, 1, slice(bets, 1, 4)), connection_), "ACK 3");
+    ASSERT_TRUE(coordinator().commit());
+    EXPECT_EQ(slurp(path_), store_lines(bets)) << "each bet once";
+    EXPECT_EQ(reply_of(open_request(1, "a.csv")), "RESUME 4");
+}
+
+// The last DONE starts the draw only once it is committed: the draw reads
+// the store file, which must already hold the round's bets.
+TEST_F(CoordinatorTest, TheDrawStartsAtTheCommitOfTheLastDone) {
+    make(1);
+    const ipc::SourceId id = open_source(1, "a.csv");
+    const std::vector<Bet> bets{bet(1, 1, 7574), bet(1, 2, 1)};
+    EXPECT_EQ(staged(coordinator(), bets_request(id, 1, 0, bets), connection_), "ACK 2");
+    EXPECT_EQ(staged(coordinator(), done_request(1), connection_), "ACK 0");
+    EXPECT_FALSE(coordinator().draw_running() || coordinator().draw_done());
+    ASSERT_TRUE(coordinator().commit());
+    EXPECT_TRUE(coordinator().draw_running() || coordinator().draw_done());
+    finish_draw(coordinator());
+    EXPECT_EQ(documents_of(coordinator().winners_reply(1)), std::vector<std::string>{bets[0].document});
+}
+
+// A round whose commit fails leaves nothing behind, in the files or in
+// memory: sources created in it are gone, positions and the done set are as
+// before, and its ACKs and RESUMEs become ERROR 7 while its other errors stand.
+TEST_F(CoordinatorTest, FailedCommitUndoesTheWholeRound) {
+    make(2);
+    const std::vector<Bet> kept = bets_of(1, 1, 2), lost = bets_of(1, 3, 2);
+    const ipc::SourceId id = stored_source(1, "a.csv", kept);
+    for (int i = 0; i < 100; ++i) open_source(1, "a.csv"); // a journal longer than the store will be
+    const std::uint64_t connection = coordinator().new_connection();
+    const long long store_before = file_size(path_), journal_before = file_size(journal_);
+    std::vector<std::optional<ipc::Reply>> replies;
+    {
+        test_support::StdoutCapture log;
+        FileSizeLimit limit(static_cast<std::uint64_t>(journal_before) + 4); // the bets fit, the journal does not
+        replies.push_back(coordinator().handle(open_request(1, "a.csv"), connection));
+        replies.push_back(coordinator().handle(bets_request(id, 1, 2, lost), connection));
+        replies.push_back(coordinator().handle(bets_request(id, 1, 9, lost), connection)); // a gap
+        replies.push_back(coordinator().handle(open_request(2, "new.csv"), connection));
+        replies.push_back(coordinator().handle(done_request(2), connection));
+        EXPECT_FALSE(coordinator().commit());
+        EXPECT_EQ(test_support::lines_with(log.finish(), "action: store_bets | result: fail").size(), 1u);
+    }
+    std::vector<std::string> sent;
+    for (const auto& reply : replies) sent.push_back(reply ? describe(Coordinator::voided(*reply)) : "<parked>");
+    EXPECT_EQ(sent, (std::vector<std::string>{"ERROR 7", "ERROR 7", "ERROR 4", "ERROR 7", "ERROR 7"}));
+    EXPECT_EQ(file_size(path_), store_before);
+    EXPECT_EQ(file_size(journal_), journal_before);
+    EXPECT_EQ(reply_of(bets_request(id, 1, 2, lost), connection), "ERROR 8") << "the undone OPEN must not fence";
+    EXPECT_EQ(reply_of(open_request(1, "a.csv")), "RESUME 2") << "the undone frame must not count";
+    EXPECT_EQ(open_source(2, "other.csv"), id + 1) << "the undone new source must not keep its id";
+    EXPECT_EQ(reply_of(done_request(1)), "ACK 0");
+    EXPECT_FALSE(coordinator().draw_running() || coordinator().draw_done()) << "the undone DONE still counted";
 }
 
 // ---- storage failures --------------------------------------------------------------

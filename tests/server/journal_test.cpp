@@ -158,12 +158,14 @@ TEST_F(JournalTest, RecordsAreWrittenInTheDocumentedFormatAndReplayed) {
     {
         RecoveredState state;
         Journal journal = open_ok(path_, state);
-        ASSERT_TRUE(journal.record_source(0, source(1, "a.csv")));
-        ASSERT_TRUE(journal.record_open(0, 7));
-        ASSERT_TRUE(journal.record_bets(0, source(1, "a.csv", 3, 1234567890123ull), 120));
-        ASSERT_TRUE(journal.record_source(1, source(2, "env-1-2")));
-        ASSERT_TRUE(journal.record_open(1, 9));
-        ASSERT_TRUE(journal.record_done(2));
+        journal.record_source(0, source(1, "a.csv"));
+        journal.record_open(0, 7);
+        journal.record_bets(0, source(1, "a.csv", 3, 1234567890123ull), 120);
+        journal.record_source(1, source(2, "env-1-2"));
+        journal.record_open(1, 9);
+        journal.record_done(2);
+        EXPECT_EQ(slurp(path_), kHead) << "staged lines are not written before write_staged()";
+        ASSERT_TRUE(journal.write_staged());
         ASSERT_TRUE(journal.sync());
         EXPECT_EQ(journal.size(), slurp(path_).size());
         journal.close();
@@ -187,7 +189,8 @@ TEST_F(JournalTest, RecordsAreWrittenInTheDocumentedFormatAndReplayed) {
     EXPECT_EQ(state.last_connection, 9u);
 
     // A reopened journal appends after what it replayed.
-    ASSERT_TRUE(journal.record_bets(1, source(2, "env-1-2", 1, 5), 160));
+    journal.record_bets(1, source(2, "env-1-2", 1, 5), 160);
+    ASSERT_TRUE(journal.write_staged());
     journal.close();
     RecoveredState again;
     Journal reopened = open_ok(path_, again);
@@ -284,7 +287,8 @@ TEST_F(JournalTest, TornLastLineIsDroppedAndTheFileCutToCompleteLines) {
     EXPECT_EQ(journal.size(), complete.size());
 
     // New records go after the complete lines, not glued to the torn one.
-    ASSERT_TRUE(journal.record_bets(0, source(1, "a", 3, 70), 120));
+    journal.record_bets(0, source(1, "a", 3, 70), 120);
+    ASSERT_TRUE(journal.write_staged());
     journal.close();
     EXPECT_EQ(slurp(path_), complete + "bets 0 3 70 120\n");
     RecoveredState again;
@@ -314,22 +318,27 @@ TEST_F(JournalTest, TornLineAfterALongJournalIsCutAtTheRightOffset) {
 
 // ---- appends that fail, and rolling back ---------------------------------------------
 
-TEST_F(JournalTest, FailedAppendLeavesNoPartialLine) {
+TEST_F(JournalTest, FailedWriteLeavesNoPartialLineAndDropsTheStagedLines) {
     RecoveredState state;
     Journal journal = open_ok(path_, state);
-    ASSERT_TRUE(journal.record_source(0, source(1, "a")));
+    journal.record_source(0, source(1, "a"));
+    ASSERT_TRUE(journal.write_staged());
     const std::string before = slurp(path_);
     {
         FileSizeLimit limit(before.size() + 5); // "bets " fits, the rest of the line does not
+        journal.record_bets(0, source(1, "a", 1, 2), 40);
         errno = 0;
-        EXPECT_FALSE(journal.record_bets(0, source(1, "a", 1, 2), 40));
+        EXPECT_FALSE(journal.write_staged());
         EXPECT_EQ(errno, EFBIG);
-        EXPECT_FALSE(journal.record_done(1)) << "nor does a whole short line";
+        EXPECT_FALSE(journal.has_staged()) << "a failed write drops what it was given";
+        journal.record_done(1);
+        EXPECT_FALSE(journal.write_staged()) << "nor does a whole short line go in";
     }
-    EXPECT_EQ(slurp(path_), before) << "a failed append must leave nothing of its line";
+    EXPECT_EQ(slurp(path_), before) << "a failed write must leave nothing of its lines";
     EXPECT_EQ(journal.size(), before.size());
-    // The next append goes right after the last whole line.
-    ASSERT_TRUE(journal.record_done(1));
+    // The next write goes right after the last whole line.
+    journal.record_done(1);
+    ASSERT_TRUE(journal.write_staged());
     journal.close();
     EXPECT_EQ(slurp(path_), before + "done 1\n");
     RecoveredState again;
@@ -337,18 +346,39 @@ TEST_F(JournalTest, FailedAppendLeavesNoPartialLine) {
     EXPECT_EQ(again.done, (std::set<std::uint32_t>{1}));
 }
 
+TEST_F(JournalTest, StagedLinesGoInWithOneWriteInTheOrderStaged) {
+    RecoveredState state;
+    Journal journal = open_ok(path_, state);
+    journal.record_source(0, source(1, "a"));
+    journal.record_open(0, 3);
+    journal.record_bets(0, source(1, "a", 1, 2), 40);
+    EXPECT_TRUE(journal.has_staged());
+    EXPECT_EQ(journal.size(), kHead.size()) << "size() counts what is in the file";
+    ASSERT_TRUE(journal.write_staged());
+    EXPECT_FALSE(journal.has_staged());
+    EXPECT_EQ(slurp(path_), kHead + "source 0 1 a\nopen 0 3\nbets 0 1 2 40\n");
+    EXPECT_EQ(journal.size(), slurp(path_).size());
+    journal.record_done(4);
+    journal.drop_staged();
+    ASSERT_TRUE(journal.write_staged()) << "nothing staged is nothing to write";
+    EXPECT_EQ(slurp(path_), kHead + "source 0 1 a\nopen 0 3\nbets 0 1 2 40\n") << "dropped lines stay out";
+}
+
 TEST_F(JournalTest, TruncateRollsBackLinesAlreadyWritten) {
     RecoveredState state;
     Journal journal = open_ok(path_, state);
-    ASSERT_TRUE(journal.record_source(0, source(1, "a")));
+    journal.record_source(0, source(1, "a"));
+    ASSERT_TRUE(journal.write_staged());
     const std::string before = slurp(path_);
     const std::uint64_t size = journal.size();
-    ASSERT_TRUE(journal.record_open(0, 3));
-    ASSERT_TRUE(journal.record_bets(0, source(1, "a", 1, 2), 40));
+    journal.record_open(0, 3);
+    journal.record_bets(0, source(1, "a", 1, 2), 40);
+    ASSERT_TRUE(journal.write_staged());
     ASSERT_TRUE(journal.truncate(size));
     EXPECT_EQ(journal.size(), size);
     EXPECT_EQ(slurp(path_), before);
-    ASSERT_TRUE(journal.record_done(1));
+    journal.record_done(1);
+    ASSERT_TRUE(journal.write_staged());
     EXPECT_EQ(slurp(path_), before + "done 1\n") << "appends continue where the journal was cut";
 }
 
@@ -390,7 +420,7 @@ protected:
     void previous_run_storing(std::uint32_t agencies, std::uint32_t agency, const std::string& name,
                               const std::vector<Bet>& bets) {
         previous_run(agencies, [&](Coordinator& coordinator, std::uint64_t connection) {
-            const auto opened = coordinator.handle(open_request(agency, name), connection);
+            const auto opened = round_trip(coordinator, open_request(agency, name), connection);
             ASSERT_TRUE(opened);
             ASSERT_EQ(describe(*opened), "RESUME 0");
             EXPECT_EQ(answer(coordinator, bets_request(opened->source, agency, 0, bets), connection),
@@ -411,7 +441,7 @@ struct Resume {
     ipc::SourceId source = 0;
 };
 Resume resume_of(Coordinator& coordinator, std::uint32_t agency, const std::string& name) {
-    const auto reply = coordinator.handle(open_request(agency, name), coordinator.new_connection());
+    const auto reply = round_trip(coordinator, open_request(agency, name), coordinator.new_connection());
     if (!reply) return {"<parked>"};
     return {describe(*reply), resume_digest(*reply), reply->source};
 }
@@ -419,8 +449,8 @@ Resume resume_of(Coordinator& coordinator, std::uint32_t agency, const std::stri
 TEST_F(JournalCoordinator, SourcesAndDoneSurviveAReopen) {
     const std::vector<Bet> a = bets_of(1, 1, 3), b = bets_of(2, 50, 2);
     ASSERT_NO_FATAL_FAILURE(previous_run(2, [&](Coordinator& coordinator, std::uint64_t connection) {
-        const auto open_a = coordinator.handle(open_request(1, "a.csv"), connection);
-        const auto open_b = coordinator.handle(open_request(2, "b.csv"), connection);
+        const auto open_a = round_trip(coordinator, open_request(1, "a.csv"), connection);
+        const auto open_b = round_trip(coordinator, open_request(2, "b.csv"), connection);
         ASSERT_TRUE(open_a && open_b);
         EXPECT_EQ(answer(coordinator, bets_request(open_a->source, 1, 0, slice(a, 0, 2)), connection), "ACK 2");
         EXPECT_EQ(answer(coordinator, bets_request(open_b->source, 2, 0, b), connection), "ACK 2");
@@ -559,8 +589,8 @@ TEST_F(JournalCoordinator, AllDoneStartsTheDrawAtOpen) {
     const std::vector<Bet> one = {bet(1, 42, kWinningNumber), bet(1, 2, 1), bet(1, 23456789, kWinningNumber)};
     const std::vector<Bet> two = {bet(2, 3, 1), bet(2, 34567890, kWinningNumber)};
     ASSERT_NO_FATAL_FAILURE(previous_run(2, [&](Coordinator& coordinator, std::uint64_t connection) {
-        const auto a = coordinator.handle(open_request(1, "a.csv"), connection);
-        const auto b = coordinator.handle(open_request(2, "b.csv"), connection);
+        const auto a = round_trip(coordinator, open_request(1, "a.csv"), connection);
+        const auto b = round_trip(coordinator, open_request(2, "b.csv"), connection);
         ASSERT_TRUE(a && b);
         EXPECT_EQ(answer(coordinator, bets_request(a->source, 1, 0, one), connection), "ACK 3");
         EXPECT_EQ(answer(coordinator, bets_request(b->source, 2, 0, two), connection), "ACK 2");
@@ -575,7 +605,7 @@ TEST_F(JournalCoordinator, AllDoneStartsTheDrawAtOpen) {
     ASSERT_TRUE(coordinator->draw_done());
     EXPECT_EQ(documents_of(coordinator->winners_reply(1)), (std::vector<std::string>{"00000042", "23456789"}));
     const std::uint64_t connection = coordinator->new_connection();
-    const auto reply = coordinator->handle(winners_request(2), connection);
+    const auto reply = round_trip(*coordinator, winners_request(2), connection);
     ASSERT_TRUE(reply) << "WINNERS must be answered at once after a recovered draw";
     EXPECT_EQ(documents_of(*reply), std::vector<std::string>{"34567890"});
     // A re-run of an agency stores nothing.
