@@ -32,6 +32,14 @@ bin/bench_probe: $(call obj,$(BENCH_PROBE_SRC))
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
 
+# The yardsticks (bench/reference.cpp): the essential work in one process,
+# and K connections driven by a few threads; built like the probe.
+BENCH_REFERENCE_SRC := bench/reference.cpp src/client/bet_source.cpp $(COMMON_SRC)
+
+bin/bench_reference: $(call obj,$(BENCH_REFERENCE_SRC))
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
+
 bench: bin/server bin/client bin/bench_probe
 	@$(BENCH_ENV) bench/bench.sh scenarios
 
