@@ -29,7 +29,7 @@ bench bench-draw:
 	@echo "make $@ measures the release build: run it without SANITIZE=1" >&2; exit 2
 else
 # The yardsticks (bench/reference.cpp): the essential work in one process,
-# and K connections driven by a few threads; built like the probe.
+# and K connections driven by a few threads.
 BENCH_REFERENCE_SRC := bench/reference.cpp src/client/bet_source.cpp $(COMMON_SRC)
 
 bin/bench_reference: $(call obj,$(BENCH_REFERENCE_SRC))

@@ -1,6 +1,6 @@
 // bench_reference: a benchmark tool, not part of the product. It gives the
 // server's figures two yardsticks, built from the project's own codec, CSV
-// reader and store/log formats (like bench/probe.cpp).
+// reader and store/log formats.
 //
 //   bench_reference essential <store-out> <log-out> <csv>...
 //     The work the whole system cannot avoid, in one process: one thread per
@@ -26,6 +26,12 @@
 //     Prints `load | agencies: K | bets: N | seconds: S | winners: W`
 //     (S: from the start to the last WINNERS reply, so the draw is in it;
 //     W: documents received).
+//
+//   bench_reference draw <store>
+//     The draw's essential work: the store read and parsed line by line with
+//     the server's own StoreScan, each bet checked against the winning
+//     number. Prints `reference | mode: draw | bets: N | seconds: S |
+//     winners: W`.
 //
 // Exit status 0 on success (load: every reply as expected), 1 on any error
 // (reason on stderr), 2 on bad arguments.
@@ -346,17 +352,31 @@ int load(const Endpoint& endpoint, const std::vector<std::string>& files) {
     return 0;
 }
 
+int draw(const char* store_path) {
+    const Clock::time_point started = Clock::now();
+    StoreScan scan(store_path);
+    unsigned long long winners = 0;
+    while (scan.advance(1 << 20, [&winners](const Bet& bet) { winners += has_won(bet); })) {}
+    const Clock::time_point finished = Clock::now();
+    if (!scan.result().ok) return fail(std::string(store_path) + ": " + scan.result().error);
+    std::printf("reference | mode: draw | bets: %llu | seconds: %.3f | winners: %llu\n",
+                static_cast<unsigned long long>(scan.result().bets), seconds_between(started, finished), winners);
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
+    if (mode == "draw" && argc == 3) return draw(argv[2]);
     const int first_file = mode == "essential" ? 4 : 3;
     const auto endpoint = mode == "load" && argc > 2 ? parse_endpoint(argv[2]) : std::nullopt;
     const std::vector<std::string> files(argv + std::min(first_file, argc), argv + argc);
     // Agency numbers are 1..65535.
     if ((mode != "essential" && !endpoint) || files.empty() || files.size() > 65535) {
         std::fprintf(stderr, "usage: bench_reference essential <store-out> <log-out> <csv>...\n"
-                             "       bench_reference load <host:port> <csv>...\n");
+                             "       bench_reference load <host:port> <csv>...\n"
+                             "       bench_reference draw <store>\n");
         return 2;
     }
     ::signal(SIGPIPE, SIG_IGN);
