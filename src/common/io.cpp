@@ -46,10 +46,10 @@ bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
 // poll() is called only when it would block (one system call instead of two
 // per frame on a busy connection). Without a watch the descriptor blocks and
 // EAGAIN can only be SO_RCVTIMEO / SO_SNDTIMEO.
-IoStatus read_loop(int fd, char* bytes, std::size_t size, const int* watch) {
-    std::size_t done = 0;
+IoStatus read_loop(int fd, char* bytes, std::size_t size, std::size_t capacity, std::size_t& done, const int* watch) {
+    done = 0;
     while (done < size) {
-        const ssize_t got = ::read(fd, bytes + done, size - done);
+        const ssize_t got = ::read(fd, bytes + done, capacity - done);
         if (got < 0 && errno == EINTR) continue;
         if (got < 0 && watch && would_block()) {
             if (const IoStatus ready = wait_ready(fd, POLLIN, watch[0], watch[1]); ready != IoStatus::ok) return ready;
@@ -83,7 +83,8 @@ IoStatus write_loop(int fd, const char* bytes, std::size_t size, const int* watc
 } // namespace
 
 IoStatus read_all(int fd, void* buffer, std::size_t size) {
-    return read_loop(fd, static_cast<char*>(buffer), size, nullptr);
+    std::size_t got = 0;
+    return read_loop(fd, static_cast<char*>(buffer), size, size, got, nullptr);
 }
 
 IoStatus write_all(int fd, const void* buffer, std::size_t size) {
@@ -91,8 +92,14 @@ IoStatus write_all(int fd, const void* buffer, std::size_t size) {
 }
 
 IoStatus read_all_watching(int fd, void* buffer, std::size_t size, int abort_fd, int idle_ms) {
+    std::size_t got = 0;
+    return read_some_watching(fd, buffer, size, size, got, abort_fd, idle_ms);
+}
+
+IoStatus read_some_watching(int fd, void* buffer, std::size_t size, std::size_t capacity, std::size_t& got,
+                            int abort_fd, int idle_ms) {
     const int watch[2] = {abort_fd, idle_ms};
-    return read_loop(fd, static_cast<char*>(buffer), size, watch);
+    return read_loop(fd, static_cast<char*>(buffer), size, capacity, got, watch);
 }
 
 IoStatus write_all_watching(int fd, const void* buffer, std::size_t size, int abort_fd, int idle_ms) {

@@ -35,6 +35,11 @@ inline IoStatus write_all(int fd, const std::string& bytes) {
 // silent client cannot keep it alive after the coordinator has gone; a client
 // watches its signal pipe so that SIGTERM interrupts any wait.
 IoStatus read_all_watching(int fd, void* buffer, std::size_t size, int abort_fd, int idle_ms);
+// The same, but what has already arrived beyond `size` comes along, up to
+// `capacity` bytes in all (one read(2) can take several frames); `got` says
+// how many were read, also when the status is not ok.
+IoStatus read_some_watching(int fd, void* buffer, std::size_t size, std::size_t capacity, std::size_t& got,
+                            int abort_fd, int idle_ms);
 // The same for writing: a peer that stops reading cannot pin the writer past
 // `idle_ms` or past an abort.
 IoStatus write_all_watching(int fd, const void* buffer, std::size_t size, int abort_fd, int idle_ms);

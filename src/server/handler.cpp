@@ -8,7 +8,9 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 using wire::ErrorCode;
 using wire::RequestType;
@@ -18,6 +20,8 @@ namespace {
 constexpr int kGoodbyeTimeoutMs = 500;      // for the last ERROR 6, within the shutdown deadline
 constexpr int kLingerMs = 500;              // reading what a client sent after our final ERROR
 constexpr std::size_t kLingerBytes = 64 * 1024;
+constexpr std::size_t kInputBytes = 64 * 1024;      // the client's bytes read ahead: a few frames
+constexpr std::size_t kMaxFramesPerRound = 16;      // BETS frames sent to the coordinator at once
 
 } // namespace
 
@@ -43,8 +47,7 @@ int Handler::run() {
 // frame, coordinator gone).
 Handler::Next Handler::serve_frame() {
     std::uint8_t head[wire::kRequestHeaderSize];
-    const IoStatus status = read_all_watching(setup_.client.get(), head, sizeof head,
-                                              setup_.from_coordinator.get(), setup_.idle_timeout_ms);
+    const IoStatus status = read_client(head, sizeof head);
     if (status != IoStatus::ok) return report_io(status, "read_header");
     const auto header = wire::decode_request_header(head);
     if (!header.ok()) {
@@ -67,11 +70,40 @@ Handler::Next Handler::serve_frame() {
 Handler::Next Handler::read_payload(const wire::RequestHeader& header, std::vector<std::uint8_t>& payload) {
     payload.resize(wire::payload_size(header));
     if (payload.empty()) return Next::keep_going;
-    const IoStatus status = read_all_watching(setup_.client.get(), payload.data(), payload.size(),
-                                              setup_.from_coordinator.get(), setup_.idle_timeout_ms);
+    const IoStatus status = read_client(payload.data(), payload.size());
     if (status == IoStatus::ok) return Next::keep_going;
     // EOF inside a frame is a truncated frame, not a clean goodbye.
     return report_io(status == IoStatus::closed ? IoStatus::truncated : status, "read_payload");
+}
+
+// `size` bytes of the client's stream. Whatever else has arrived is kept
+// for the next call: a client with frames in flight often has the next ones
+// here already, and they join the round (see on_bets).
+IoStatus Handler::read_client(std::uint8_t* out, std::size_t size) {
+    const std::size_t have = input_end_ - input_begin_;
+    if (have < size) {
+        std::memmove(input_.data(), input_.data() + input_begin_, have);
+        input_begin_ = 0, input_end_ = have;
+        input_.resize(std::max(input_.size(), std::max(size, kInputBytes)));
+        std::size_t got = 0;
+        const IoStatus status = read_some_watching(setup_.client.get(), input_.data() + have, size - have,
+                                                   input_.size() - have, got, setup_.from_coordinator.get(),
+                                                   setup_.idle_timeout_ms);
+        input_end_ += got;
+        if (status != IoStatus::ok) return status == IoStatus::closed && have > 0 ? IoStatus::truncated : status;
+    }
+    std::memcpy(out, input_.data() + input_begin_, size);
+    input_begin_ += size;
+    return IoStatus::ok;
+}
+
+// True when a whole BETS frame is already buffered: reading it cannot block.
+bool Handler::bets_frame_buffered() const {
+    const std::size_t have = input_end_ - input_begin_;
+    if (have < wire::kRequestHeaderSize) return false;
+    const auto header = wire::decode_request_header(input_.data() + input_begin_);
+    return header.ok() && header.value().type == RequestType::bets &&
+           have >= wire::kRequestHeaderSize + wire::payload_size(header.value());
 }
 
 // OPEN names the source the next BETS feed; the coordinator answers RESUME
@@ -104,20 +136,46 @@ Handler::Next Handler::on_open(const wire::RequestHeader& header, const std::vec
 
 // Decoding, validation and hashing happen here, in parallel across handlers:
 // an invalid frame is answered ERROR 2 without reaching the coordinator, and
-// a valid one reaches it as store lines with one hash per bet.
+// a valid one reaches it as store lines with one hash per bet. The BETS
+// frames already buffered behind this one (a client keeps several in
+// flight) join it in one round: one write to the coordinator for all of
+// them, their replies read in order, and one write of all the ACKs.
 Handler::Next Handler::on_bets(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload) {
     if (!source_) {
         log_action(LogLevel::warning, "apuesta_recibida", Outcome::fail,
                    {{"cantidad", header.count}, {"agencia", header.agency}, {"error", "BETS before OPEN"}});
         return send_and_close(ErrorCode::malformed_frame);
     }
-    if (!agency_allowed(header)) return refuse(ErrorCode::bad_agency, header);
-    const auto bets = wire::decode_bets(header, payload.data());
+    BetsRound round;
+    stage_bets(header, payload, round);
+    std::vector<std::uint8_t> next_payload;
+    while (round.frames.size() < kMaxFramesPerRound && bets_frame_buffered()) {
+        std::uint8_t head[wire::kRequestHeaderSize];
+        (void)read_client(head, sizeof head); // buffered: cannot block or fail
+        const auto next = wire::decode_request_header(head).value();
+        next_payload.resize(wire::payload_size(next));
+        (void)read_client(next_payload.data(), next_payload.size());
+        stage_bets(next, next_payload, round);
+    }
+    return finish_round(round);
+}
+
+// One frame of the round: its request to the coordinator, or its own reply
+// when it never gets that far (wrong agency, invalid bet).
+void Handler::stage_bets(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload,
+                         BetsRound& round) {
+    if (!agency_allowed(header)) {
+        log_refusal(ErrorCode::bad_agency, header);
+        round.frames.push_back({header, {}, wire::encode_error(ErrorCode::bad_agency)});
+        return;
+    }
+    auto bets = wire::decode_bets(header, payload.data());
     if (!bets.ok()) {
         log_action(LogLevel::warning, "apuesta_recibida", Outcome::fail,
                    {{"cantidad", header.count}, {"agencia", header.agency}, {"fuente", source_name_},
                     {"first", header.first}, {"error", bets.reason()}});
-        return send(wire::encode_error(bets.error()));
+        round.frames.push_back({header, {}, wire::encode_error(bets.error())});
+        return;
     }
     request_.header = header;
     request_.source = *source_;
@@ -125,10 +183,28 @@ Handler::Next Handler::on_bets(const wire::RequestHeader& header, const std::vec
     wire::record_hashes(payload.data(), header.count, request_.hashes.data());
     request_.lines.clear();
     for (const Bet& bet : bets.value()) append_store_line(request_.lines, bet);
+    ipc::append_request(round.requests, request_);
+    round.frames.push_back({header, std::move(bets).value(), {}});
+}
+
+Handler::Next Handler::finish_round(BetsRound& round) {
+    if (!round.requests.empty()) {
+        const IoStatus status = write_all(setup_.to_coordinator.get(), round.requests);
+        if (status != IoStatus::ok) return coordinator_gone(status), Next::close;
+    }
+    wire::Bytes replies;
     ipc::Reply reply;
-    if (!ask_coordinator(reply)) return Next::close;
-    log_bets_reply(header, bets.value(), reply);
-    return send(reply.frame);
+    for (const StagedFrame& frame : round.frames) {
+        if (!frame.reply.empty()) {
+            replies.insert(replies.end(), frame.reply.begin(), frame.reply.end());
+            continue;
+        }
+        const IoStatus status = ipc::receive_reply(setup_.from_coordinator.get(), reply);
+        if (status != IoStatus::ok) return coordinator_gone(status), Next::close;
+        log_bets_reply(frame.header, frame.bets, reply);
+        replies.insert(replies.end(), reply.frame.begin(), reply.frame.end());
+    }
+    return send(replies);
 }
 
 // All lines of one frame leave in as few writes as possible, and before the
@@ -204,14 +280,18 @@ bool Handler::ask_coordinator(ipc::Reply& reply) {
     }
     if (status == IoStatus::ok) status = ipc::receive_reply(setup_.from_coordinator.get(), reply);
     if (status == IoStatus::ok) return true;
-    // The coordinator is gone: shutting down (or dead). Tell the client so,
-    // without watching the (closed) pipe and without waiting long.
+    coordinator_gone(status);
+    return false;
+}
+
+// The coordinator is gone: shutting down (or dead). Tell the client so,
+// without watching the (closed) pipe and without waiting long.
+void Handler::coordinator_gone(IoStatus status) {
     log_action(LogLevel::warning, "coordinator", Outcome::fail,
                {{"peer", setup_.peer}, {"error", to_string(status)}});
     const wire::Bytes goodbye = wire::encode_error(ErrorCode::shutting_down);
     linger_ = write_all_watching(setup_.client.get(), goodbye.data(), goodbye.size(), -1, kGoodbyeTimeoutMs) ==
               IoStatus::ok;
-    return false;
 }
 
 // Waits for the coordinator's reply, which for WINNERS may take until the
@@ -254,11 +334,15 @@ Handler::Next Handler::send(const wire::Bytes& frame) {
 }
 
 Handler::Next Handler::refuse(ErrorCode code, const wire::RequestHeader& header) {
+    log_refusal(code, header);
+    return send(wire::encode_error(code));
+}
+
+void Handler::log_refusal(ErrorCode code, const wire::RequestHeader& header) {
     const char* action = header.type == RequestType::bets ? "apuesta_recibida" : to_string(header.type);
     log_action(LogLevel::warning, action, Outcome::fail,
                {{"cantidad", header.count}, {"agencia", header.agency},
                 {"agencia_conexion", bound_agency_}, {"error", to_string(code)}});
-    return send(wire::encode_error(code));
 }
 
 // ERROR 1 (and the last ERROR 6): the reply, then a lingering close.

@@ -4,7 +4,9 @@
 // reply. It never touches the store or any shared state.
 #pragma once
 
+#include "common/bet.hpp"
 #include "common/fd.hpp"
+#include "common/io.hpp"
 #include "common/protocol.hpp"
 #include "server/ipc.hpp"
 
@@ -32,19 +34,37 @@ public:
 private:
     enum class Next { keep_going, close };
 
+    // BETS frames handled together, in order; a frame that never reaches
+    // the coordinator carries its own reply.
+    struct StagedFrame {
+        wire::RequestHeader header;
+        std::vector<Bet> bets;
+        wire::Bytes reply;
+    };
+    struct BetsRound {
+        std::string requests; // the messages to the coordinator, back to back
+        std::vector<StagedFrame> frames;
+    };
+
     Next serve_frame();
     Next read_payload(const wire::RequestHeader& header, std::vector<std::uint8_t>& payload);
+    IoStatus read_client(std::uint8_t* out, std::size_t size);
+    bool bets_frame_buffered() const;
     Next on_open(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload);
     Next on_bets(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload);
+    void stage_bets(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload, BetsRound& round);
+    Next finish_round(BetsRound& round);
     void log_bets_reply(const wire::RequestHeader& header, const std::vector<Bet>& bets, const ipc::Reply& reply);
     Next on_done_or_winners(const wire::RequestHeader& header);
     Next on_echo(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload);
     bool agency_allowed(const wire::RequestHeader& header);
     bool ask_coordinator(ipc::Reply& reply);
     bool coordinator_answers_first();
+    void coordinator_gone(IoStatus status);
     Next report_io(IoStatus status, const char* what);
     Next send(const wire::Bytes& frame);
     Next refuse(wire::ErrorCode code, const wire::RequestHeader& header);
+    void log_refusal(wire::ErrorCode code, const wire::RequestHeader& header);
     Next send_and_close(wire::ErrorCode code);
 
     HandlerSetup setup_;
@@ -53,4 +73,7 @@ private:
     std::string source_name_;            // its name, for logs
     ipc::Request request_;               // the request to the coordinator (buffers reused)
     bool linger_ = false;                // a final ERROR was sent: close without a reset
+    std::vector<std::uint8_t> input_;    // the client's bytes read ahead: [input_begin_, input_end_)
+    std::size_t input_begin_ = 0;
+    std::size_t input_end_ = 0;
 };

@@ -21,21 +21,28 @@ std::size_t name_size(const Request& request) {
 
 } // namespace
 
-IoStatus send_request(int fd, const Request& request) {
+void append_request(std::string& out, const Request& request) {
     const bool bets = request.header.type == wire::RequestType::bets;
     const std::size_t body = bets ? hashes_size(request.header) + request.lines.size() : name_size(request);
-    std::string message(kRequestHeaderSize + hashes_size(request.header), '\0');
+    const std::size_t start = out.size();
+    out.resize(start + kRequestHeaderSize + hashes_size(request.header));
+    auto* message = reinterpret_cast<std::uint8_t*>(out.data()) + start;
     const auto head = wire::encode_request_header(request.header);
-    std::memcpy(message.data(), head.data(), head.size());
-    wire::put_u32(bytes_of(message) + head.size(), request.source);
-    wire::put_u32(bytes_of(message) + head.size() + 4, static_cast<std::uint32_t>(body));
+    std::memcpy(message, head.data(), head.size());
+    wire::put_u32(message + head.size(), request.source);
+    wire::put_u32(message + head.size() + 4, static_cast<std::uint32_t>(body));
     if (bets) {
         for (std::size_t i = 0; i < request.hashes.size(); ++i)
-            wire::put_u64(bytes_of(message) + kRequestHeaderSize + 8 * i, request.hashes[i]);
-        message.append(request.lines);
+            wire::put_u64(message + kRequestHeaderSize + 8 * i, request.hashes[i]);
+        out.append(request.lines);
     } else {
-        message.append(request.name, 0, name_size(request));
+        out.append(request.name, 0, name_size(request));
     }
+}
+
+IoStatus send_request(int fd, const Request& request) {
+    std::string message;
+    append_request(message, request);
     return write_all(fd, message);
 }
 

@@ -40,6 +40,9 @@ struct Reply {
 };
 
 // --- handler side (blocking) ---
+// The message on the pipe for `request`, appended to `out` (a handler sends
+// several at once); send_request writes one.
+void append_request(std::string& out, const Request& request);
 IoStatus send_request(int fd, const Request& request);
 IoStatus receive_reply(int fd, Reply& reply);
 
