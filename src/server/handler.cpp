@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 using wire::ErrorCode;
 using wire::RequestType;
@@ -82,26 +83,37 @@ Handler::Next Handler::read_payload(const wire::RequestHeader& header, std::vect
 IoStatus Handler::read_client(std::uint8_t* out, std::size_t size) {
     const std::size_t have = input_end_ - input_begin_;
     if (have < size) {
-        std::memmove(input_.data(), input_.data() + input_begin_, have);
+        if (input_capacity_ < size) grow_input(std::max(size, kInputBytes));
+        std::memmove(input_.get(), input_.get() + input_begin_, have);
         input_begin_ = 0, input_end_ = have;
-        input_.resize(std::max(input_.size(), std::max(size, kInputBytes)));
         std::size_t got = 0;
-        const IoStatus status = read_some_watching(setup_.client.get(), input_.data() + have, size - have,
-                                                   input_.size() - have, got, setup_.from_coordinator.get(),
+        const IoStatus status = read_some_watching(setup_.client.get(), input_.get() + have, size - have,
+                                                   input_capacity_ - have, got, setup_.from_coordinator.get(),
                                                    setup_.idle_timeout_ms);
         input_end_ += got;
         if (status != IoStatus::ok) return status == IoStatus::closed && have > 0 ? IoStatus::truncated : status;
     }
-    std::memcpy(out, input_.data() + input_begin_, size);
+    std::memcpy(out, input_.get() + input_begin_, size);
     input_begin_ += size;
     return IoStatus::ok;
+}
+
+// Not zero-filled: the pages are touched only as bytes arrive, so a handler
+// with small frames stays small.
+void Handler::grow_input(std::size_t capacity) {
+    std::unique_ptr<std::uint8_t[]> bigger(new std::uint8_t[capacity]);
+    if (input_end_ > input_begin_) std::memcpy(bigger.get(), input_.get() + input_begin_, input_end_ - input_begin_);
+    input_end_ -= input_begin_;
+    input_begin_ = 0;
+    input_ = std::move(bigger);
+    input_capacity_ = capacity;
 }
 
 // True when a whole BETS frame is already buffered: reading it cannot block.
 bool Handler::bets_frame_buffered() const {
     const std::size_t have = input_end_ - input_begin_;
     if (have < wire::kRequestHeaderSize) return false;
-    const auto header = wire::decode_request_header(input_.data() + input_begin_);
+    const auto header = wire::decode_request_header(input_.get() + input_begin_);
     return header.ok() && header.value().type == RequestType::bets &&
            have >= wire::kRequestHeaderSize + wire::payload_size(header.value());
 }

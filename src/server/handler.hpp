@@ -11,6 +11,7 @@
 #include "server/ipc.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,6 +50,7 @@ private:
     Next serve_frame();
     Next read_payload(const wire::RequestHeader& header, std::vector<std::uint8_t>& payload);
     IoStatus read_client(std::uint8_t* out, std::size_t size);
+    void grow_input(std::size_t capacity);
     bool bets_frame_buffered() const;
     Next on_open(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload);
     Next on_bets(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload);
@@ -73,7 +75,8 @@ private:
     std::string source_name_;            // its name, for logs
     ipc::Request request_;               // the request to the coordinator (buffers reused)
     bool linger_ = false;                // a final ERROR was sent: close without a reset
-    std::vector<std::uint8_t> input_;    // the client's bytes read ahead: [input_begin_, input_end_)
+    std::unique_ptr<std::uint8_t[]> input_; // the client's bytes read ahead: [input_begin_, input_end_)
+    std::size_t input_capacity_ = 0;
     std::size_t input_begin_ = 0;
     std::size_t input_end_ = 0;
 };

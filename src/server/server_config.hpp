@@ -17,7 +17,7 @@ struct ServerConfig {
     std::string bets_file = ".data/bets.csv";
     int idle_timeout_seconds = 60; // a silent client is dropped after this
     int max_handlers = 64;         // live connections; the excess is refused
-    bool fsync = false;            // fsync store + journal before each ACK (power-loss safe)
+    bool fsync = true;             // fsync store + journal before the ACKs of each group commit (power-loss safe)
 };
 
 // Loads `path` (a missing file is fine) and the environment. On success the
