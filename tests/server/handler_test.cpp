@@ -482,6 +482,35 @@ TEST_F(HandlerTest, InvalidBetGetsError2WithoutCoordinatorAndConnectionStaysOpen
     close_client_and_expect_no_more_requests();
 }
 
+// Frames that arrive together (a client keeps several in flight) travel
+// together: all reach the coordinator before any reply is awaited, a frame
+// refused on the spot keeps its place, and the replies come back in order.
+TEST_F(HandlerTest, BufferedFramesAreOneRoundAndRepliesKeepTheirOrder) {
+    start();
+    ASSERT_NO_FATAL_FAILURE(open_source());
+    Bet bad = kJuan;
+    bad.birthdate = "2001-02-30";
+    wire::Bytes frames = wire::encode_bets_frame(1, 0, {kAna});
+    for (const wire::Bytes& next : {wire::encode_bets_frame(1, 1, {bad}), wire::encode_bets_frame(1, 1, {kJuan}),
+                                    wire::encode_bets_frame(1, 2, {kEva, kAna})})
+        frames.insert(frames.end(), next.begin(), next.end());
+    send(frames); // one write: the handler finds all four in its buffer
+    std::vector<SeenRequest> seen;
+    for (int i = 0; i < 3; ++i) seen.push_back(next_request()); // before any reply
+    ASSERT_TRUE(seen[0].complete && seen[1].complete && seen[2].complete);
+    EXPECT_EQ(seen[0].first, 0u);
+    EXPECT_EQ(seen[1].first, 1u) << "the invalid frame never reaches the coordinator";
+    EXPECT_EQ(seen[1].lines, kAnaJuanLines.substr(kAnaJuanLines.find('\n') + 1));
+    EXPECT_EQ(seen[2].first, 2u);
+    EXPECT_EQ(seen[2].count, 2);
+    EXPECT_FALSE(readable_now(client_.get())) << "no reply before the coordinator's";
+    reply(0, 1, ack(1));
+    reply(0, 1, ack(1));
+    reply(0, 2, ack(2));
+    EXPECT_EQ(receive(24), ack(1) + error_frame(2) + ack(1) + ack(2));
+    close_client_and_expect_no_more_requests();
+}
+
 TEST_F(HandlerTest, BetNumberAbove9999GetsError2) {
     start();
     ASSERT_NO_FATAL_FAILURE(open_source());
