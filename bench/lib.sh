@@ -298,8 +298,14 @@ compare() {
         fi
         rm -f "$logs/reference-$i/bets.csv"
         product_run "$logs/run-$i" "$driver" "$fsync" "$@" || return 1
+        local detail=${gate_s:+ (forking the clients before the clock: $gate_s s)}
+        if [[ $driver == load ]]; then # where the load generator's time went
+            local line
+            line=$(grep -a '^load | ' "$logs/run-$i/load.out")
+            detail=" (of which reading the files and opening the connections $(field setup_seconds <<<"$line") s, the exchange $(field seconds <<<"$line") s)"
+        fi
         printf '  run %d/%d: reference %s s, product %s s%s, peak RSS coordinator %s KiB, largest handler %s KiB, listen overflows %s\n' \
-            "$i" "$runs" "${ref_walls[-1]}" "$wall" "${gate_s:+ (forking the clients before the clock: $gate_s s)}" "$rss_kb" "$handler_rss_kb" "$overflows"
+            "$i" "$runs" "${ref_walls[-1]}" "$wall" "$detail" "$rss_kb" "$handler_rss_kb" "$overflows"
         walls+=("$wall") rsss+=("$rss_kb") hrsss+=("$handler_rss_kb")
         same_bets "$logs/run-$i/bets.csv" "$logs/reference.sorted" || { res_check[$current]=$check_text; return 1; }
         if [[ $draw_bets_seen != "$expected" ]]; then

@@ -18,14 +18,16 @@
 //
 //   bench_reference load <host:port> <csv>...
 //     K connections (agency i = i-th file) to the real server, all open at
-//     once. Every frame is encoded and every connection opened first (OPEN,
-//     RESUME 0 required: a fresh store); then the clock starts and a few
+//     once. Every frame is encoded and every connection opened first (all
+//     OPENs of a thread sent, then their RESUMEs read: RESUME 0 required, a
+//     fresh store); then the clock starts and a few
 //     threads (one per core, 2..K), each with an epoll loop over its slice
 //     of connections, drive every connection one request at a time: its
 //     BETS frames (each ACKed with its own count), DONE (ACK), WINNERS.
-//     Prints `load | agencies: K | bets: N | seconds: S | winners: W`
-//     (S: from the start to the last WINNERS reply, so the draw is in it;
-//     W: documents received).
+//     Prints `load | agencies: K | bets: N | seconds: S | setup_seconds: U |
+//     winners: W` (S: from the start to the last WINNERS reply, so the draw
+//     is in it; U: reading the files and opening the connections, before the
+//     start; W: documents received).
 //
 //   bench_reference draw <store>
 //     The draw's essential work: the store read and parsed line by line with
@@ -177,6 +179,7 @@ struct Connection {
     std::vector<std::size_t> counts; // bets in each
     std::size_t acked = 0;           // frames ACKed so far
     Awaiting awaiting = Awaiting::bets;
+    std::string source_name;
 };
 
 struct SliceResult {
@@ -187,37 +190,37 @@ struct SliceResult {
 
 std::string agency_text(const Connection& c) { return "agency " + std::to_string(c.agency) + ": "; }
 
-// One request/reply header exchange (untimed setup only).
-std::string exchange(int fd, const wire::Bytes& request, wire::ReplyHeader& reply) {
-    std::uint8_t head[wire::kReplyHeaderSize];
-    IoStatus status = write_all_watching(fd, request.data(), request.size(), -1, kReplyTimeoutMs);
-    if (status == IoStatus::ok) status = read_all_watching(fd, head, sizeof head, -1, kReplyTimeoutMs);
-    if (status != IoStatus::ok) return to_string(status);
-    const auto decoded = wire::decode_reply_header(head);
-    if (!decoded.ok()) return std::string(decoded.reason());
-    reply = decoded.value();
-    return "";
-}
-
-// Connect and OPEN; "" only if the server answers RESUME 0, digest 0.
-std::string open_fresh_source(Connection& c, const Endpoint& endpoint, const std::string& name) {
+// Connect and send OPEN; the RESUME is read by await_resume, once every
+// connection of the slice has sent its OPEN: the server forks the handlers
+// and answers the OPENs in a burst, as it does for agencies starting at once.
+std::string send_open(Connection& c, const Endpoint& endpoint, const std::string& name) {
     std::string why;
     c.socket = connect_tcp(endpoint, -1, why);
     if (!c.socket) return "connect: " + why;
     set_no_delay(c.socket.get());
-    wire::ReplyHeader reply;
-    if (why = exchange(c.socket.get(), wire::encode_open_frame(c.agency, name), reply); !why.empty())
-        return "OPEN: " + why;
-    if (reply.type != wire::ReplyType::resume) return "OPEN not answered with RESUME";
-    std::uint8_t digest[wire::kDigestSize];
-    if (read_all_watching(c.socket.get(), digest, sizeof digest, -1, kReplyTimeoutMs) != IoStatus::ok)
+    const wire::Bytes open = wire::encode_open_frame(c.agency, name);
+    c.source_name = name;
+    const IoStatus status = write_all_watching(c.socket.get(), open.data(), open.size(), -1, kReplyTimeoutMs);
+    return status == IoStatus::ok ? std::string() : "OPEN: " + std::string(to_string(status));
+}
+
+// "" only if the server answered RESUME 0, digest 0.
+std::string await_resume(Connection& c) {
+    std::uint8_t head[wire::kReplyHeaderSize + wire::kDigestSize];
+    if (read_all_watching(c.socket.get(), head, wire::kReplyHeaderSize, -1, kReplyTimeoutMs) != IoStatus::ok)
+        return "OPEN: no reply";
+    const auto reply = wire::decode_reply_header(head);
+    if (!reply.ok() || reply.value().type != wire::ReplyType::resume) return "OPEN not answered with RESUME";
+    if (read_all_watching(c.socket.get(), head + wire::kReplyHeaderSize, wire::kDigestSize, -1, kReplyTimeoutMs) !=
+        IoStatus::ok)
         return "RESUME: digest cut short";
-    if (reply.value != 0 || wire::get_u64(digest) != 0)
-        return "source " + name + " already holds " + std::to_string(reply.value) + " bets: use a fresh store";
+    if (reply.value().value != 0 || wire::get_u64(head + wire::kReplyHeaderSize) != 0)
+        return "source " + c.source_name + " already holds " + std::to_string(reply.value().value) +
+               " bets: use a fresh store";
     return "";
 }
 
-// Reads and encodes the agency's file, then opens its connection.
+// Reads and encodes the agency's file, then connects and sends its OPEN.
 std::string prepare(Connection& c, const std::string& path, const Endpoint& endpoint) {
     auto source = BetSource::open(path, c.agency);
     if (!source) return "cannot open " + path + ": " + std::strerror(errno);
@@ -229,7 +232,7 @@ std::string prepare(Connection& c, const std::string& path, const Endpoint& endp
     }
     if (auto why = end_of_source(*source, path); !why.empty()) return why;
     c.awaiting = c.frames.empty() ? Awaiting::done : Awaiting::bets;
-    return open_fresh_source(c, endpoint, source->name());
+    return send_open(c, endpoint, source->name());
 }
 
 // Sends what `c` is to wait for next: its next BETS frame, DONE or WINNERS.
@@ -318,6 +321,7 @@ std::string raise_descriptor_limit(std::size_t connections) {
 }
 
 int load(const Endpoint& endpoint, const std::vector<std::string>& files) {
+    const auto launched = Clock::now();
     if (auto why = raise_descriptor_limit(files.size()); !why.empty()) return fail(why);
     const std::size_t k = files.size();
     const std::size_t threads = std::min<std::size_t>(k, std::max(2u, std::thread::hardware_concurrency()));
@@ -330,6 +334,8 @@ int load(const Endpoint& endpoint, const std::vector<std::string>& files) {
             if (auto why = prepare(connections[i], files[i], endpoint); !why.empty())
                 errors[t] = agency_text(connections[i]) + why;
         }
+        for (std::size_t i = slice_begin(t); i < slice_begin(t + 1) && errors[t].empty(); ++i)
+            if (auto why = await_resume(connections[i]); !why.empty()) errors[t] = agency_text(connections[i]) + why;
     });
     if (auto why = first_error(errors); !why.empty()) return fail(why);
 
@@ -346,9 +352,9 @@ int load(const Endpoint& endpoint, const std::vector<std::string>& files) {
         last = std::max(last, result.last_reply);
     }
     for (const auto& c : connections) bets += std::accumulate(c.counts.begin(), c.counts.end(), 0ull);
-    std::printf("load | agencies: %zu | bets: %llu | seconds: %.3f | winners: %llu\n", k,
+    std::printf("load | agencies: %zu | bets: %llu | seconds: %.3f | setup_seconds: %.3f | winners: %llu\n", k,
                 static_cast<unsigned long long>(bets), seconds_between(started, last),
-                static_cast<unsigned long long>(winners));
+                seconds_between(launched, started), static_cast<unsigned long long>(winners));
     return 0;
 }
 
