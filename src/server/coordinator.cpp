@@ -37,14 +37,16 @@ std::string_view skip_lines(std::string_view lines, std::size_t count) {
 // file holds bytes nobody vouches for: no more writes until a restart, whose
 // recovery cuts them off.
 template <typename File>
-void Coordinator::roll_back(File& file, std::uint64_t length) {
+bool Coordinator::roll_back(File& file, std::uint64_t length) {
     const int saved = errno;
-    if (!file.truncate(length)) {
+    const bool cut = file.truncate(length);
+    if (!cut) {
         writable_ = false;
         log_action(LogLevel::critical, "rollback", Outcome::fail,
                    {{"file", file.path()}, {"error", errno_text("ftruncate")}, {"writes", "refused until restart"}});
     }
     errno = saved;
+    return cut;
 }
 
 std::optional<Coordinator> Coordinator::open(const Options& options, std::string& error) {
@@ -111,14 +113,13 @@ ipc::Reply Coordinator::open_source(const ipc::Request& request, std::uint64_t c
     if (!wire::is_valid_source_name(request.name)) return error_reply(ErrorCode::malformed_frame);
     if (!writable_) return error_reply(ErrorCode::storage_failure);
     const auto found = source_ids_.find({request.header.agency, request.name});
-    ipc::SourceId id = 0;
+    const ipc::SourceId id =
+        found == source_ids_.end() ? static_cast<ipc::SourceId>(sources_.size()) : found->second;
+    remember(id);
     if (found == source_ids_.end()) {
-        remember(id = static_cast<ipc::SourceId>(sources_.size()));
         sources_.push_back(SourceState{request.header.agency, request.name, 0, 0, 0});
         source_ids_.emplace(std::make_pair(request.header.agency, request.name), id);
         journal_.record_source(id, sources_[id]);
-    } else {
-        remember(id = found->second);
     }
     SourceState& source = sources_[id];
     source.opener = connection;
@@ -180,9 +181,10 @@ bool Coordinator::commit() {
     if (!staged_.any) return true;
     const bool written = write_staged();
     if (written) {
+        auto pending = options_.agencies - static_cast<std::uint32_t>(done_.size() - staged_.done.size());
         for (std::uint32_t agency : staged_.done)
             log_action(LogLevel::info, "agencia_finalizada", Outcome::success,
-                       {{"agencia", agency}, {"pendientes", options_.agencies - static_cast<std::uint32_t>(done_.size())}});
+                       {{"agencia", agency}, {"pendientes", --pending}});
     } else {
         undo_staged();
     }
@@ -206,8 +208,10 @@ bool Coordinator::write_staged() {
     journal_.drop_staged();
     log_action(LogLevel::error, "store_bets", Outcome::fail,
                {{"bytes", staged_.lines.size()}, {"error", errno_text(failed)}});
-    roll_back(journal_, journal_before);
-    roll_back(store_, store_before);
+    // The store is cut back only if the journal was: a journal left
+    // vouching for bytes no longer in the store would refuse the restart,
+    // while unvouched bets left in the store are cut off by recovery.
+    if (roll_back(journal_, journal_before)) roll_back(store_, store_before);
     return false;
 }
 

@@ -22,7 +22,7 @@ public:
     struct Options {
         std::uint32_t agencies = 0;
         std::string store_path;
-        bool fsync = false; // fsync store and journal before every reply that changed them
+        bool fsync = false; // fsync store and journal at every commit (the server's default: true)
     };
 
     // Opens the store and its journal and recovers from a crash: the journal
@@ -71,7 +71,7 @@ private:
     bool write_staged();
     void undo_staged();
     template <typename File>
-    void roll_back(File& file, std::uint64_t length);
+    bool roll_back(File& file, std::uint64_t length);
     bool all_done() const;
     bool draw_started() const { return draw_running() || draw_done_; }
     void start_draw();

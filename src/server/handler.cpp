@@ -22,7 +22,8 @@ constexpr int kGoodbyeTimeoutMs = 500;      // for the last ERROR 6, within the 
 constexpr int kLingerMs = 500;              // reading what a client sent after our final ERROR
 constexpr std::size_t kLingerBytes = 64 * 1024;
 constexpr std::size_t kInputBytes = 64 * 1024;      // the client's bytes read ahead: a few frames
-constexpr std::size_t kMaxFramesPerRound = 16;      // BETS frames sent to the coordinator at once
+constexpr std::size_t kMaxFramesPerRound = 16;      // BETS frames sent to the coordinator at once (full
+                                                    // 8 KiB frames stop at what the buffer holds, ~8)
 
 } // namespace
 

@@ -271,9 +271,12 @@ void Server::read_requests(Child& child) {
     char chunk[16 * 1024];
     for (;;) {
         const ssize_t got = ::read(child.from_handler.get(), chunk, sizeof chunk);
-        if (got > 0) child.inbox.append(chunk, static_cast<std::size_t>(got));
-        if (got > 0 && static_cast<std::size_t>(got) < sizeof chunk) break; // drained: epoll tells of more
-        if (got > 0 || (got < 0 && errno == EINTR)) continue;
+        if (got > 0) {
+            child.inbox.append(chunk, static_cast<std::size_t>(got));
+            if (static_cast<std::size_t>(got) < sizeof chunk) break; // drained: epoll tells of more
+            continue;
+        }
+        if (got < 0 && errno == EINTR) continue;
         if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) mark_closed(child);
         break;
     }
@@ -285,7 +288,8 @@ void Server::read_requests(Child& child) {
             mark_closed(child);
             return;
         }
-        if (auto reply = coordinator_->handle(request, child.connection)) held_.emplace_back(child.connection, *reply);
+        if (auto reply = coordinator_->handle(request, child.connection))
+            held_.emplace_back(child.connection, std::move(*reply));
         else child.waiting_winners = request.header.agency;
     }
     // An idle connection keeps no buffer: the coordinator's memory (and the

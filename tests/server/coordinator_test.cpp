@@ -518,6 +518,29 @@ TEST_F(CoordinatorTest, LaterFramesOfARoundSeeTheEarlierOnesPositions) {
     EXPECT_EQ(reply_of(open_request(1, "a.csv")), "RESUME 4");
 }
 
+// DONEs committed together are logged in order, each with what was still
+// pending after it.
+TEST_F(CoordinatorTest, DonesOfOneRoundAreLoggedAtTheCommitWithTheirOwnPendingCount) {
+    make(3);
+    std::string log;
+    {
+        test_support::StdoutCapture capture;
+        EXPECT_EQ(staged(coordinator(), done_request(3), connection_), "ACK 0");
+        EXPECT_EQ(staged(coordinator(), done_request(1), connection_), "ACK 0");
+        EXPECT_TRUE(test_support::lines_with(capture.finish(), "agencia_finalizada").empty())
+            << "logged before the commit";
+    }
+    {
+        test_support::StdoutCapture capture;
+        ASSERT_TRUE(coordinator().commit());
+        log = capture.finish();
+    }
+    const auto lines = test_support::lines_with(log, "agencia_finalizada");
+    ASSERT_EQ(lines.size(), 2u) << log;
+    EXPECT_NE(lines[0].find("agencia: 3 | pendientes: 2"), std::string::npos) << lines[0];
+    EXPECT_NE(lines[1].find("agencia: 1 | pendientes: 1"), std::string::npos) << lines[1];
+}
+
 // The last DONE starts the draw only once it is committed: the draw reads
 // the store file, which must already hold the round's bets.
 TEST_F(CoordinatorTest, TheDrawStartsAtTheCommitOfTheLastDone) {
