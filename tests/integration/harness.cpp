@@ -241,14 +241,27 @@ std::string read_file(const std::string& path) {
     return out.str();
 }
 
-std::vector<std::string> read_lines(const std::string& path) {
+namespace {
+
+std::vector<std::string> split_lines(const std::string& text) {
     std::vector<std::string> lines;
-    std::istringstream in(read_file(path));
+    std::istringstream in(text);
     for (std::string line; std::getline(in, line);) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
         lines.push_back(line);
     }
     return lines;
+}
+
+} // namespace
+
+std::vector<std::string> read_lines(const std::string& path) { return split_lines(read_file(path)); }
+
+std::vector<std::string> complete_lines(const std::string& path) {
+    std::string text = read_file(path);
+    const std::size_t last = text.rfind('\n');
+    text.erase(last == std::string::npos ? 0 : last + 1);
+    return split_lines(text);
 }
 
 void write_file(const std::string& path, const std::string& content) {
@@ -307,7 +320,8 @@ std::vector<ActionLine> parse_log(const std::string& path) {
     static const std::regex kPrefix(
         R"(^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} (DEBUG   |INFO    |WARNING |ERROR   |CRITICAL) action: )");
     std::vector<ActionLine> parsed;
-    const std::vector<std::string> lines = read_lines(path);
+    // A process may still be writing the log: its last line can be half there.
+    const std::vector<std::string> lines = complete_lines(path);
     for (std::size_t i = 0; i < lines.size(); ++i) {
         if (lines[i].find("action:") == std::string::npos) continue;
         auto line = parse_action_line(lines[i]);

@@ -73,20 +73,6 @@ void append_to(const std::string& path, const std::string& bytes) {
     ASSERT_TRUE(out.good()) << "cannot append to " << path;
 }
 
-// The '\n'-terminated lines of a file that other processes may still be writing.
-std::vector<std::string> complete_lines(const std::string& path) {
-    std::string text = harness::read_file(path);
-    const std::size_t last = text.rfind('\n');
-    text.erase(last == std::string::npos ? 0 : last + 1);
-    std::vector<std::string> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        lines.push_back(line);
-    }
-    return lines;
-}
-
 // Waits until `file` holds at least `count` complete lines containing `needle`
 // (a plain substring: logs of 100k lines are scanned as they grow). False at
 // the deadline, or when `alive` says that the writers are gone.
@@ -187,7 +173,7 @@ struct Incarnation {
 std::vector<pid_t> handler_pids(const std::string& log) {
     static const std::regex kPid(R"(handler_pid: (\d+))");
     std::vector<pid_t> pids;
-    for (const std::string& line : complete_lines(log)) {
+    for (const std::string& line : harness::complete_lines(log)) {
         if (line.find("action: accept | result: success") == std::string::npos) continue;
         std::smatch match;
         if (std::regex_search(line, match, kPid)) pids.push_back(static_cast<pid_t>(std::stol(match[1])));
@@ -547,7 +533,7 @@ void kill_and_restart(std::uint32_t seed, const std::vector<Agency>& agencies, c
             << "; server running: " << current.server.process.running();
         ASSERT_NO_FATAL_FAILURE(kill_incarnation(current));
 
-        const auto lines = complete_lines(current.server.log);
+        const auto lines = harness::complete_lines(current.server.log);
         ASSERT_EQ(count_containing(lines, "action: sorteo"), 0u)
             << "test setup: the draw happened before kill " << kill + 1 << " (K too large)";
         received += count_containing(lines, kReceived);
@@ -562,7 +548,7 @@ void kill_and_restart(std::uint32_t seed, const std::vector<Agency>& agencies, c
         // What a client saw acknowledged is in the part of the store the journal vouches for.
         const auto vouched = store_keys(store_text.substr(0, journal.vouched));
         for (std::size_t i = 0; i < agencies.size(); ++i)
-            expect_acknowledged_in_store(acknowledged_keys(agencies[i].id, complete_lines(clients[i].log_file())),
+            expect_acknowledged_in_store(acknowledged_keys(agencies[i].id, harness::complete_lines(clients[i].log_file())),
                                          vouched, "kill " + std::to_string(kill + 1) + ", agency " +
                                                       std::to_string(agencies[i].id));
 
@@ -724,7 +710,7 @@ TEST_F(Recovery, TornJournalTailAndUnvouchedStoreTail) {
     ASSERT_TRUE(wait_for_count(incarnations[0].server.log, kReceived, k, harness::kDeadline,
                                running(incarnations[0].server.process, clients)));
     ASSERT_NO_FATAL_FAILURE(kill_incarnation(incarnations[0]));
-    ASSERT_EQ(count_containing(complete_lines(incarnations[0].server.log), "action: sorteo"), 0u) << "test setup";
+    ASSERT_EQ(count_containing(harness::complete_lines(incarnations[0].server.log), "action: sorteo"), 0u) << "test setup";
 
     const JournalView before = read_journal(journal_path);
     ASSERT_TRUE(before.header);
@@ -804,7 +790,7 @@ TEST_F(Recovery, KillAtTheLastDoneAndRestart) {
     ASSERT_TRUE(wait_for_count(incarnations[0].server.log, "action: agencia_finalizada | result: success", kAgencies,
                                harness::kDeadline, running(incarnations[0].server.process, clients)));
     ASSERT_NO_FATAL_FAILURE(kill_incarnation(incarnations[0]));
-    const auto killed = complete_lines(incarnations[0].server.log);
+    const auto killed = harness::complete_lines(incarnations[0].server.log);
     const std::size_t draws_before = count_containing(killed, "action: sorteo");
     std::cout << "[ moment   ] killed " << (draws_before ? "after the draw was logged" : "before the draw was logged")
               << "; " << count_containing(killed, "action: ganadores_enviados") << " winners replies sent" << std::endl;
@@ -1007,7 +993,7 @@ TEST_P(Shutdown, SigtermAtRandomMoments) {
     const std::vector<pid_t> left = live_handlers(first, handler_pids(first.server.log));
     const std::string store_snapshot = harness::read_file(dir.file("bets.csv"));
     std::vector<std::vector<std::string>> client_snapshots;
-    for (harness::Process& client : clients) client_snapshots.push_back(complete_lines(client.log_file()));
+    for (harness::Process& client : clients) client_snapshots.push_back(harness::complete_lines(client.log_file()));
     // The clients are still retrying: restart at once.
     ASSERT_NO_FATAL_FAILURE(start_incarnation(dir, port, kAgencies, "server-1.log", incarnations[1]));
 
@@ -1105,7 +1091,7 @@ TEST_P(Shutdown, ClientSigterm) {
 
     // Nothing the client saw acknowledged is missing from the store.
     ASSERT_TRUE(server.process.running()) << "the server died when its client was stopped";
-    expect_acknowledged_in_store(acknowledged_keys(agency.id, complete_lines(client.log_file())),
+    expect_acknowledged_in_store(acknowledged_keys(agency.id, harness::complete_lines(client.log_file())),
                                  store_keys(harness::read_file(server.store)), "agency 1");
     ASSERT_NO_FATAL_FAILURE(scenario::stop_server(server));
 }
