@@ -198,9 +198,8 @@ bool Coordinator::commit() {
 // unvouched tail that recovery cuts off. A failure rolls both files back.
 bool Coordinator::write_staged() {
     const std::uint64_t store_before = store_.size(), journal_before = journal_.size();
-    const char* failed = nullptr;
-    if (!writable_) errno = EIO, failed = "write";
-    else if (!store_.append(staged_.lines)) failed = "write";
+    const char* failed = nullptr; // nothing is staged while !writable_: each request checks first
+    if (!store_.append(staged_.lines)) failed = "write";
     else if (options_.fsync && !staged_.lines.empty() && !store_.sync()) failed = "fsync";
     else if (!journal_.write_staged()) failed = "journal write";
     else if (options_.fsync && !journal_.sync()) failed = "journal fsync";

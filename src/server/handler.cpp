@@ -166,8 +166,7 @@ Handler::Next Handler::on_bets(const wire::RequestHeader& header, const std::vec
         std::uint8_t head[wire::kRequestHeaderSize];
         (void)read_client(head, sizeof head); // buffered: cannot block or fail
         const auto next = wire::decode_request_header(head).value();
-        next_payload.resize(wire::payload_size(next));
-        (void)read_client(next_payload.data(), next_payload.size());
+        (void)read_payload(next, next_payload);
         stage_bets(next, next_payload, round);
     }
     return finish_round(round);

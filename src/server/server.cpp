@@ -307,7 +307,13 @@ void Server::commit_round() {
     const bool committed = coordinator_->commit();
     for (const auto& [connection, reply] : held_) {
         const auto found = children_.find(connection);
-        if (found != children_.end()) deliver(found->second, committed ? reply : Coordinator::voided(reply));
+        if (found != children_.end())
+            found->second.outbox.append(ipc::encode_reply(committed ? reply : Coordinator::voided(reply)));
+    }
+    // One write per handler for all its replies of the round.
+    for (const auto& [connection, reply] : held_) {
+        const auto found = children_.find(connection);
+        if (found != children_.end() && !found->second.outbox.empty()) flush(found->second);
     }
     held_.clear();
 }
