@@ -1,5 +1,5 @@
-// The server process: accept loop, handler processes, coordinator pipes and
-// shutdown (see server.hpp).
+// The coordinator process: start, the acceptor, the handlers' pipes, group
+// commit and shutdown (see server.hpp).
 #include "server/server.hpp"
 
 #include "common/io.hpp"
@@ -7,11 +7,11 @@
 #include "common/socket.hpp"
 #include "server/handler.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,24 +22,22 @@
 
 namespace {
 
-constexpr int kShutdownDeadlineMs = 1500; // then SIGKILL: exit within 2 s
+// SIGTERM: the handlers get this long to finish before the acceptor SIGKILLs
+// them, and the acceptor a little longer before the coordinator SIGKILLs it,
+// so that the server exits within 2 s.
+constexpr int kHandlerDeadlineMs = 1500;
+constexpr int kAcceptorDeadlineMs = 1800;
 
-constexpr rlim_t kSpareDescriptors = 32;   // stdio, listener, store, journal, epoll, signals...
-constexpr std::uint64_t kListenerToken = 0; // epoll tokens; a child's are
+constexpr rlim_t kSpareDescriptors = 32;   // stdio, store, journal, epoll, signals, acceptor...
+constexpr std::uint64_t kAcceptorToken = 0; // epoll tokens; a child's are
 constexpr std::uint64_t kSignalToken = 1;   // connection << 1 | end, and
 constexpr std::uint64_t kWriteEnd = 1;      // connections are numbered from 1
 
-struct Pipe {
-    Fd read_end;
-    Fd write_end;
-};
+using Clock = std::chrono::steady_clock;
 
-bool make_pipe(Pipe& pipe) {
-    int ends[2];
-    if (::pipe2(ends, O_CLOEXEC) != 0) return false;
-    pipe.read_end.reset(ends[0]);
-    pipe.write_end.reset(ends[1]);
-    return true;
+int ms_until(Clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    return left > 0 ? static_cast<int>(left) : 0;
 }
 
 } // namespace
@@ -52,14 +50,14 @@ int Server::run() {
         log_action(LogLevel::critical, "exit", Outcome::fail, {{"reason", "startup failed"}});
         return 1;
     }
-    const bool served = serve();
+    const std::string failure = serve();
     shutdown();
     // Peak memory of this process and of the largest handler, for the benchmark.
     rusage self{}, children{};
     ::getrusage(RUSAGE_SELF, &self);
     ::getrusage(RUSAGE_CHILDREN, &children);
-    if (!served) {
-        log_action(LogLevel::critical, "exit", Outcome::fail, {{"reason", "epoll_wait failed"}});
+    if (!failure.empty()) {
+        log_action(LogLevel::critical, "exit", Outcome::fail, {{"reason", failure}});
         return 1;
     }
     log_action(LogLevel::info, "exit", Outcome::success,
@@ -75,19 +73,53 @@ bool Server::start() {
         return false;
     }
     if (!raise_open_file_limit()) return false;
-    listener_ = listen_tcp(config_.ip, config_.port, config_.listen_backlog, error);
-    if (!listener_) {
+    Fd listener = listen_tcp(config_.ip, config_.port, config_.listen_backlog, error);
+    if (!listener) {
         log_action(LogLevel::critical, "listen", Outcome::fail,
                    {{"ip", config_.ip}, {"port", config_.port}, {"error", error}});
         return false;
     }
-    if (!poller_.valid() || !poller_.add(listener_.get(), EPOLLIN, kListenerToken) ||
-        !poller_.add(signals_.fd(), EPOLLIN, kSignalToken)) {
+    listen_port_ = local_port(listener.get());
+    if (!poller_.valid() || !poller_.add(signals_.fd(), EPOLLIN, kSignalToken)) {
         log_action(LogLevel::critical, "epoll", Outcome::fail, {{"error", errno_text("epoll")}});
         return false;
     }
+    if (!start_acceptor(std::move(listener))) return false;
     log_action(LogLevel::info, "listen", Outcome::success,
-               {{"ip", config_.ip}, {"port", local_port(listener_.get())}, {"agencies", config_.agencies}});
+               {{"ip", config_.ip}, {"port", listen_port_}, {"agencies", config_.agencies}});
+    return true;
+}
+
+// Forks the acceptor with the listener and one end of a socket pair; the
+// coordinator keeps the other end (new handlers arrive on it) and not the
+// listener: only the acceptor accepts. Forked now, while the coordinator
+// holds no connection, the acceptor starts small and stays so.
+bool Server::start_acceptor(Fd listener) {
+    int ends[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
+        log_action(LogLevel::critical, "socketpair", Outcome::fail, {{"error", errno_text("socketpair")}});
+        return false;
+    }
+    acceptor_channel_.reset(ends[0]);
+    Fd acceptor_end(ends[1]);
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        log_action(LogLevel::critical, "fork", Outcome::fail, {{"error", errno_text("fork")}});
+        return false;
+    }
+    if (pid == 0) {
+        signals_.uninstall();
+        close_descriptors_except({listener.get(), acceptor_end.get()});
+        run_acceptor(std::move(listener), std::move(acceptor_end),
+                     {config_.max_handlers, config_.agencies, config_.idle_timeout_seconds * 1000},
+                     kHandlerDeadlineMs);
+    }
+    acceptor_pid_ = pid;
+    if (!poller_.add(acceptor_channel_.get(), EPOLLIN, kAcceptorToken)) {
+        log_action(LogLevel::critical, "epoll", Outcome::fail, {{"error", errno_text("epoll_ctl")}});
+        return false; // the acceptor stops when this process exits and closes the channel
+    }
+    log_action(LogLevel::info, "start_acceptor", Outcome::success, {{"acceptor_pid", pid}});
     return true;
 }
 
@@ -112,13 +144,13 @@ bool Server::raise_open_file_limit() {
     return false;
 }
 
-// The event loop: signals, new connections, and every handler's pipes, as
+// The event loop: signals, new handlers, and every handler's pipes, as
 // epoll reports them ready. The pipes are served first in each round, so the
 // requests the handlers had already sent are handled before a SIGTERM read in
 // the same round ends it. While the draw runs, the wait does not block and
 // each round reads one more slice of the store: requests and signals are
 // still served in between.
-bool Server::serve() {
+std::string Server::serve() {
     std::vector<epoll_event> ready(256);
     while (!stopping_) {
         const int wait_ms = coordinator_->draw_running() ? 0 : -1;
@@ -126,22 +158,26 @@ bool Server::serve() {
         if (count < 0) {
             if (errno == EINTR) continue;
             log_action(LogLevel::critical, "epoll_wait", Outcome::fail, {{"error", errno_text("epoll_wait")}});
-            return false;
+            return "epoll_wait failed";
         }
-        bool accept = false, signal = false;
+        bool new_handlers = false, signal = false;
         for (int i = 0; i < count; ++i) {
             const std::uint64_t token = ready[static_cast<std::size_t>(i)].data.u64;
-            if (token == kListenerToken) accept = true;
+            if (token == kAcceptorToken) new_handlers = true;
             else if (token == kSignalToken) signal = true;
             else on_child_event(token);
         }
         commit_round();
         forget_closed_children();
-        if (accept) accept_clients();
+        if (new_handlers) receive_new_handlers();
         if (signal) on_signals();
+        if (acceptor_ended_ && !stopping_) {
+            log_action(LogLevel::critical, "acceptor", Outcome::fail, {{"error", "the acceptor process ended"}});
+            return "the acceptor process ended";
+        }
         if (!stopping_ && coordinator_->draw_running()) advance_draw();
     }
-    return true;
+    return "";
 }
 
 // A child's token is its connection number and which of its pipes is ready.
@@ -180,7 +216,8 @@ void Server::advance_draw() {
     if (coordinator_->draw_done()) answer_parked_winners();
 }
 
-// SIGTERM / SIGINT start the shutdown; SIGCHLD only means "reap".
+// SIGTERM / SIGINT start the shutdown; SIGCHLD only means "reap" (the
+// acceptor; handlers are the acceptor's children).
 void Server::on_signals() {
     for (int number : signals_.drain()) {
         if (number == SIGCHLD) continue;
@@ -190,77 +227,38 @@ void Server::on_signals() {
     reap_children();
 }
 
-// Takes every connection already waiting: with a small listen backlog, a
-// burst of agencies would otherwise overflow it and wait for a SYN retry.
-void Server::accept_clients() {
-    for (;;) {
-        std::string peer;
-        Fd client = accept_connection(listener_.get(), peer);
-        if (!client) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED)
-                log_action(LogLevel::error, "accept", Outcome::fail, {{"error", errno_text("accept")}});
-            return;
+// Registers every handler the acceptor has passed since the last round.
+void Server::receive_new_handlers() {
+    while (!acceptor_ended_) {
+        NewHandler handler;
+        const Received received = receive_new_handler(acceptor_channel_.get(), handler);
+        if (received == Received::nothing_yet) return;
+        if (received == Received::handler) add_child(std::move(handler));
+        else {
+            acceptor_ended_ = true;
+            poller_.remove(acceptor_channel_.get());
         }
-        if (children_.size() >= static_cast<std::size_t>(config_.max_handlers)) {
-            log_action(LogLevel::warning, "accept", Outcome::fail,
-                       {{"peer", peer}, {"error", "too many connections"}, {"max_handlers", config_.max_handlers}});
-            continue; // `client` closes here: the excess is refused, the rest goes on
-        }
-        spawn_handler(std::move(client), peer);
     }
 }
 
-// Forks the handler of `client` with two pipes, requests up and replies down
-// (as the SPEC says pipes); the coordinator keeps its ends non-blocking so
-// that one slow handler can never stall the poll loop.
-void Server::spawn_handler(Fd client, const std::string& peer) {
-    Pipe requests, replies;
-    if (!make_pipe(requests) || !make_pipe(replies)) {
-        log_action(LogLevel::error, "pipe", Outcome::fail, {{"peer", peer}, {"error", errno_text("pipe")}});
-        return;
-    }
+// A new handler's pipes, from the acceptor: non-blocking on this side, so
+// that one slow handler can never stall the loop. Its connection number
+// (the fencing token of its OPENs) follows the order of the accepts.
+void Server::add_child(NewHandler handler) {
+    set_non_blocking(handler.from_handler.get());
+    set_non_blocking(handler.to_handler.get());
     const std::uint64_t connection = coordinator_->new_connection();
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        log_action(LogLevel::error, "fork", Outcome::fail, {{"peer", peer}, {"error", errno_text("fork")}});
-        return;
-    }
-    if (pid == 0) {
-        // The coordinator's ends must not stay open in the child, or the
-        // handler would never see EOF on its reply pipe.
-        requests.read_end.reset();
-        replies.write_end.reset();
-        become_handler(std::move(client), peer, std::move(requests.write_end), std::move(replies.read_end));
-    }
-    live_pids_.insert(pid);
-    set_non_blocking(requests.read_end.get());
-    set_non_blocking(replies.write_end.get());
     Child& child = children_[connection];
-    child.pid = pid;
+    child.pid = handler.pid;
     child.connection = connection;
-    child.peer = peer;
-    child.from_handler = std::move(requests.read_end);
-    child.to_handler = std::move(replies.write_end);
+    child.peer = std::move(handler.peer);
+    child.from_handler = std::move(handler.from_handler);
+    child.to_handler = std::move(handler.to_handler);
     if (!poller_.add(child.from_handler.get(), EPOLLIN, connection << 1)) {
-        log_action(LogLevel::error, "epoll", Outcome::fail, {{"peer", peer}, {"error", errno_text("epoll_ctl")}});
-        ::kill(pid, SIGKILL); // a handler the coordinator cannot hear is no use
+        log_action(LogLevel::error, "epoll", Outcome::fail, {{"peer", child.peer}, {"error", errno_text("epoll_ctl")}});
+        ::kill(child.pid, SIGKILL); // a handler the coordinator cannot hear is no use
         children_.erase(connection);
-        return;
     }
-    log_action(LogLevel::info, "accept", Outcome::success, {{"peer", peer}, {"handler_pid", pid}});
-}
-
-// In the forked child: drop every descriptor that belongs to the coordinator
-// (so that pipe EOFs mean what they should, and no handler holds another
-// connection's socket or pipes), then serve the one client.
-void Server::become_handler(Fd client, const std::string& peer, Fd to_coordinator, Fd from_coordinator) {
-    signals_.uninstall();
-    ::signal(SIGINT, SIG_IGN); // a terminal's Ctrl-C reaches the coordinator, which stops us
-    close_descriptors_except({client.get(), to_coordinator.get(), from_coordinator.get()});
-    Handler handler(HandlerSetup{std::move(client), peer, std::move(to_coordinator),
-                                 std::move(from_coordinator), config_.agencies,
-                                 config_.idle_timeout_seconds * 1000});
-    ::_exit(handler.run());
 }
 
 // Takes whatever the handler has written, then handles each whole message in
@@ -351,27 +349,29 @@ void Server::answer_parked_winners() {
     }
 }
 
-// Collects every handler that has ended (no zombies); one killed by a signal
-// is worth a WARNING, a normal exit only a DEBUG line.
+// Reaps the acceptor once it has exited (and, should the acceptor die
+// first, any handler the system handed to this process: when it runs as
+// PID 1 in a container, orphans become its children).
 void Server::reap_children() {
     int status = 0;
     for (pid_t pid; (pid = ::waitpid(-1, &status, WNOHANG)) > 0;) {
-        live_pids_.erase(pid);
+        if (pid != acceptor_pid_) continue;
+        acceptor_pid_ = -1;
         if (WIFSIGNALED(status))
-            log_action(LogLevel::warning, "handler_exit", Outcome::fail,
-                       {{"handler_pid", pid}, {"signal", strsignal(WTERMSIG(status))}});
+            log_action(LogLevel::warning, "acceptor_exit", Outcome::fail, {{"signal", strsignal(WTERMSIG(status))}});
         else
-            log_action(LogLevel::debug, "handler_exit", Outcome::success,
-                       {{"handler_pid", pid}, {"code", WEXITSTATUS(status)}});
+            log_action(LogLevel::debug, "acceptor_exit", Outcome::success, {{"code", WEXITSTATUS(status)}});
     }
 }
 
-// SIGTERM: stop accepting, answer parked WINNERS with "shutting down", close
-// every pipe (handlers take EOF as "stop now"), wait for them, close the store.
+// SIGTERM: stop accepting (the acceptor closes the listener and passes the
+// handlers it forked meanwhile), answer parked WINNERS with "shutting down",
+// close every pipe (handlers take EOF as "stop now"), wait for the acceptor
+// (which waits for the handlers), close the store.
 void Server::shutdown() {
-    const auto listen_port = local_port(listener_.get());
-    listener_.reset();
-    log_action(LogLevel::info, "close_socket", Outcome::success, {{"socket", "listener"}, {"port", listen_port}});
+    const auto started = Clock::now();
+    stop_acceptor(started + std::chrono::milliseconds(kHandlerDeadlineMs));
+    log_action(LogLevel::info, "close_socket", Outcome::success, {{"socket", "listener"}, {"port", listen_port_}});
     for (auto& [connection, child] : children_) {
         if (child.waiting_winners != 0)
             deliver(child, {0, 0, wire::encode_error(wire::ErrorCode::shutting_down)});
@@ -380,36 +380,39 @@ void Server::shutdown() {
         log_action(LogLevel::info, "close_pipe", Outcome::success, {{"handler_pid", child.pid}, {"peer", child.peer}});
     }
     children_.clear();
-    wait_for_children(kShutdownDeadlineMs);
+    wait_for_acceptor(started + std::chrono::milliseconds(kAcceptorDeadlineMs));
     coordinator_->close();
     log_action(LogLevel::info, "close_file", Outcome::success, {{"file", config_.bets_file}});
     log_action(LogLevel::info, "close_file", Outcome::success, {{"file", journal_path_for(config_.bets_file)}});
     signals_.uninstall();
 }
 
-// Waits for the handlers to exit on their own (woken by SIGCHLD through the
-// self-pipe) until the deadline, then SIGKILLs and reaps the rest, so that
-// the server always exits in time and leaves neither zombies nor orphans.
-void Server::wait_for_children(int deadline_ms) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
+// Shuts the coordinator's end of the channel (the acceptor's "stop") and
+// takes the handlers it still passes until it answers with the end of the
+// channel: then the listener is closed and every handler is known here.
+void Server::stop_acceptor(Clock::time_point deadline) {
+    ::shutdown(acceptor_channel_.get(), SHUT_WR);
+    while (!acceptor_ended_) {
+        pollfd channel{acceptor_channel_.get(), POLLIN, 0};
+        if (::poll(&channel, 1, ms_until(deadline)) == 0) break; // a hung acceptor is killed below
+        receive_new_handlers();
+    }
+}
+
+// The acceptor exits once its handlers have (SIGCHLD wakes us through the
+// self-pipe); past the deadline it is killed, and reaped either way.
+void Server::wait_for_acceptor(Clock::time_point deadline) {
     reap_children();
-    while (!live_pids_.empty()) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) break;
-        pollfd wake{signals_.fd(), POLLIN, 0}; // SIGCHLD arrives here
-        ::poll(&wake, 1, static_cast<int>(left.count()));
+    while (acceptor_pid_ > 0 && ms_until(deadline) > 0) {
+        pollfd wake{signals_.fd(), POLLIN, 0};
+        ::poll(&wake, 1, ms_until(deadline));
         signals_.drain();
         reap_children();
     }
-    for (pid_t pid : live_pids_) {
-        log_action(LogLevel::warning, "handler_kill", Outcome::success, {{"handler_pid", pid}});
-        ::kill(pid, SIGKILL);
-    }
-    while (!live_pids_.empty()) {
-        int status = 0;
-        const pid_t pid = ::waitpid(-1, &status, 0);
-        if (pid < 0 && errno == EINTR) continue;
-        if (pid < 0) break;
-        live_pids_.erase(pid);
-    }
+    if (acceptor_pid_ <= 0) return;
+    log_action(LogLevel::warning, "acceptor_kill", Outcome::success, {{"acceptor_pid", acceptor_pid_}});
+    ::kill(acceptor_pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(acceptor_pid_, &status, 0) < 0 && errno == EINTR) {}
+    acceptor_pid_ = -1;
 }

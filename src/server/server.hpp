@@ -1,19 +1,21 @@
-// The server process: it listens, forks one handler per connection and, as
-// the coordinator, serves every handler's pipe from one poll() loop. Only
+// The server process, the coordinator: it opens the listener, forks the
+// acceptor (which accepts and forks one handler per connection, see
+// acceptor.hpp), and serves every handler's pipes from one epoll loop. Only
 // this process writes the bet store; there are no locks because nothing is
 // shared: state lives here and handlers ask for changes by message.
 #pragma once
 
 #include "common/fd.hpp"
 #include "common/signals.hpp"
+#include "server/acceptor.hpp"
 #include "server/coordinator.hpp"
 #include "server/poller.hpp"
 #include "server/server_config.hpp"
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <optional>
-#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -39,14 +41,15 @@ private:
 
     bool start();
     bool raise_open_file_limit();
-    bool serve(); // false when epoll_wait() failed: the server exits 1 after the clean-up
+    bool start_acceptor(Fd listener);
+    // Empty while serving; the reason when serving must end in failure (the
+    // server exits 1 after the clean-up).
+    std::string serve();
     void on_child_event(std::uint64_t token);
     void watch_outbox(Child& child);
     void on_signals();
-    void accept_clients();
-    void spawn_handler(Fd client, const std::string& peer);
-    [[noreturn]] void become_handler(Fd client, const std::string& peer, Fd to_coordinator,
-                                     Fd from_coordinator);
+    void receive_new_handlers();
+    void add_child(NewHandler handler);
     void read_requests(Child& child);
     void commit_round();
     void deliver(Child& child, const ipc::Reply& reply);
@@ -57,16 +60,19 @@ private:
     void advance_draw();
     void reap_children();
     void shutdown();
-    void wait_for_children(int deadline_ms);
+    void stop_acceptor(std::chrono::steady_clock::time_point deadline);
+    void wait_for_acceptor(std::chrono::steady_clock::time_point deadline);
 
     ServerConfig config_;
     SignalPipe signals_;
-    Fd listener_;
+    std::uint16_t listen_port_ = 0;
+    pid_t acceptor_pid_ = -1;  // until reaped
+    Fd acceptor_channel_;      // new handlers come from here
+    bool acceptor_ended_ = false; // it said it sends no more handlers (or died)
     Poller poller_;
     std::optional<Coordinator> coordinator_;
     std::unordered_map<std::uint64_t, Child> children_; // by connection number
     std::vector<std::uint64_t> closed_;                 // children to forget after this round
     std::vector<std::pair<std::uint64_t, ipc::Reply>> held_; // this round's replies, until its commit
-    std::set<pid_t> live_pids_; // forked and not yet reaped
     bool stopping_ = false;
 };
