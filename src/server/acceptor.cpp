@@ -177,13 +177,15 @@ void AcceptorProcess::spawn_handler(Fd client, const std::string& peer) {
     }
     if (pid == 0) become_handler(std::move(client), peer, std::move(requests.write_end), std::move(replies.read_end));
     handlers_.insert(pid);
+    client.reset(); // the handler's alone now
+    // Logged before the coordinator can hear of the handler, so that the
+    // line comes before anything the handler's requests make it log.
+    log_action(LogLevel::info, "accept", Outcome::success, {{"peer", peer}, {"handler_pid", pid}});
     if (!send_new_handler(channel_.get(), pid, peer, requests.read_end.get(), replies.write_end.get())) {
         // The coordinator is gone or stopping: with our copies of its ends
         // closed, the handler reads EOF on its reply pipe and exits.
         log_action(LogLevel::error, "pass_handler", Outcome::fail, {{"peer", peer}, {"error", errno_text("sendmsg")}});
-        return;
     }
-    log_action(LogLevel::info, "accept", Outcome::success, {{"peer", peer}, {"handler_pid", pid}});
 }
 
 // In the forked child: keep only the client and the handler's two pipe

@@ -7,9 +7,10 @@
 // gives up after CLI_SERVER_CONNECTRETRYSECONDS; SIGTERM of the server
 // mid-run and a restart; SIGTERM of a client.
 //
-// Handler processes are followed through /proc: their pids come from the
-// server's `accept | ... | handler_pid: P` lines, and P still counts as a
-// handler while it is alive (not a zombie), has the server's comm (a fork
+// Handler processes (and the acceptor that forks them) are followed through
+// /proc: their pids come from the server's `accept | ... | handler_pid: P`
+// and `start_acceptor | ... | acceptor_pid: P` lines, and P counts as one of
+// the server's processes while it is alive (not a zombie), has the server's comm (a fork
 // without exec) and started no earlier than the server (a recycled pid does not).
 //
 // Randomness: every test draws its "moments" from a std::mt19937 with a fixed
@@ -169,14 +170,18 @@ struct Incarnation {
     unsigned long long start_ticks = 0; // handlers start at or after this
 };
 
-// Handler pids from the `accept | result: success | ... | handler_pid: P` lines.
+// The pids the server forked: the acceptor (`start_acceptor | result:
+// success | acceptor_pid: P`) and every handler (`accept | result: success |
+// ... | handler_pid: P`). None may outlive the server.
 std::vector<pid_t> handler_pids(const std::string& log) {
-    static const std::regex kPid(R"(handler_pid: (\d+))");
+    static const std::regex kPid(R"((handler|acceptor)_pid: (\d+))");
     std::vector<pid_t> pids;
     for (const std::string& line : harness::complete_lines(log)) {
-        if (line.find("action: accept | result: success") == std::string::npos) continue;
+        if (line.find("action: accept | result: success") == std::string::npos &&
+            line.find("action: start_acceptor | result: success") == std::string::npos)
+            continue;
         std::smatch match;
-        if (std::regex_search(line, match, kPid)) pids.push_back(static_cast<pid_t>(std::stol(match[1])));
+        if (std::regex_search(line, match, kPid)) pids.push_back(static_cast<pid_t>(std::stol(match[2])));
     }
     return pids;
 }

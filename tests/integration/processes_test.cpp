@@ -1,0 +1,218 @@
+// The server's processes: who holds which descriptor, who forks whom, and
+// what the server does when its acceptor goes. Read from /proc/<pid>/fd,
+// /proc/<pid>/stat and /proc/net/tcp.
+//
+// A handler holds only its own connection: its socket, its two pipes to the
+// coordinator and stdio - no sibling's socket or pipes, no listener, no store
+// - however many connections are open. The process that forks handlers, the
+// acceptor, holds the same few descriptors (the listener, its channel to the
+// coordinator, its signal pipe) with no connection open and with six: what a
+// fork copies does not grow with the connections open. The coordinator does
+// not hold the listener. The acceptor ignores a SIGTERM of its own (the
+// coordinator decides when it stops); if it dies, the server cannot accept
+// any more and exits 1 after its clean-up.
+#include "harness.hpp"
+#include "scenario.hpp"
+
+#include <gtest/gtest.h>
+
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace {
+
+// What each descriptor of `pid` (from 3 up) points at: "socket:[inode]",
+// "pipe:[inode]", "anon_inode:[eventpoll]", or a file path.
+std::vector<std::string> descriptor_targets(pid_t pid) {
+    std::vector<std::string> targets;
+    const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        if (std::stoi(entry.path().filename().string()) < 3) continue;
+        std::error_code error;
+        const auto target = std::filesystem::read_symlink(entry.path(), error);
+        if (!error) targets.push_back(target.string());
+    }
+    return targets;
+}
+
+std::size_t count_prefix(const std::vector<std::string>& targets, const std::string& prefix) {
+    std::size_t count = 0;
+    for (const std::string& target : targets) count += target.rfind(prefix, 0) == 0;
+    return count;
+}
+
+// "socket:[inode]" of the socket listening on loopback `port`, from
+// /proc/net/tcp (local address 0100007F:port in hex, state 0A = LISTEN).
+std::string listening_socket(std::uint16_t port) {
+    std::ifstream table("/proc/net/tcp");
+    std::string line;
+    std::getline(table, line); // the header
+    char wanted[16];
+    std::snprintf(wanted, sizeof wanted, "0100007F:%04X", port);
+    while (std::getline(table, line)) {
+        std::istringstream fields(line);
+        std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+        fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+        if (local == wanted && state == "0A") return "socket:[" + inode + "]";
+    }
+    return "";
+}
+
+pid_t acceptor_pid(const std::string& log) {
+    const auto lines = harness::with_action(harness::parse_log(log), "start_acceptor", "success");
+    return lines.empty() ? -1 : static_cast<pid_t>(std::stoi(lines.front().get("acceptor_pid")));
+}
+
+pid_t parent_of(pid_t pid) {
+    const std::string stat = harness::read_file("/proc/" + std::to_string(pid) + "/stat");
+    const std::size_t after_name = stat.rfind(')');
+    if (after_name == std::string::npos) return -1;
+    std::istringstream rest(stat.substr(after_name + 1));
+    std::string state;
+    pid_t parent = -1;
+    rest >> state >> parent;
+    return parent;
+}
+
+std::string listing_of(const std::vector<std::string>& targets) {
+    std::string listing;
+    for (const std::string& target : targets) listing += target + " ";
+    return listing;
+}
+
+// An ECHO round trip: once it is answered, the handler is serving, so it has
+// already dropped what it inherited from the coordinator.
+void expect_echo(int fd) {
+    const std::vector<std::uint8_t> echo{0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 'o', 'k'};
+    ASSERT_TRUE(harness::send_all(fd, echo));
+    EXPECT_EQ(harness::receive_exactly(fd, echo.size()), echo);
+}
+
+} // namespace
+
+TEST(Processes, EachHandlerHoldsOnlyItsOwnSocketAndPipes) {
+    harness::TempDir dir;
+    scenario::Server server;
+    scenario::start_server(dir, 5, server);
+    constexpr int kConnections = 6;
+    std::vector<int> sockets;
+    for (int i = 0; i < kConnections; ++i) {
+        sockets.push_back(harness::connect_loopback(server.port));
+        ASSERT_GE(sockets.back(), 0);
+        expect_echo(sockets.back());
+    }
+    const auto accepts = harness::with_action(harness::parse_log(server.log), "accept", "success");
+    ASSERT_EQ(accepts.size(), static_cast<std::size_t>(kConnections));
+
+    std::set<std::string> sockets_seen;
+    for (const auto& accept : accepts) {
+        const pid_t handler = static_cast<pid_t>(std::stoi(accept.get("handler_pid")));
+        const auto targets = descriptor_targets(handler);
+        const std::string listing = listing_of(targets);
+        EXPECT_EQ(targets.size(), 3u) << "handler " << handler << " holds: " << listing;
+        EXPECT_EQ(count_prefix(targets, "socket:"), 1u) << listing;
+        EXPECT_EQ(count_prefix(targets, "pipe:"), 2u) << listing;
+        for (const std::string& target : targets) {
+            if (target.rfind("socket:", 0) == 0) {
+                EXPECT_TRUE(sockets_seen.insert(target).second) << "two handlers share " << target;
+            }
+        }
+    }
+    for (int fd : sockets) ::close(fd);
+    scenario::stop_server(server);
+}
+
+TEST(Processes, TheAcceptorForksFromTheSameFewDescriptorsHoweverManyConnectionsAreOpen) {
+    harness::TempDir dir;
+    scenario::Server server;
+    scenario::start_server(dir, 5, server);
+    const pid_t acceptor = acceptor_pid(server.log);
+    ASSERT_GT(acceptor, 0) << "no `start_acceptor | result: success | acceptor_pid` line";
+    EXPECT_EQ(parent_of(acceptor), server.process.pid()) << "the acceptor is the coordinator's child";
+    const std::string listener = listening_socket(server.port);
+    ASSERT_FALSE(listener.empty()) << "no socket listens on port " << server.port;
+
+    const auto idle = descriptor_targets(acceptor);
+    EXPECT_EQ(count_prefix(idle, "socket:"), 2u) << "the listener and the channel: " << listing_of(idle);
+    EXPECT_EQ(std::count(idle.begin(), idle.end(), listener), 1) << "the acceptor holds the listener";
+    const auto coordinator = descriptor_targets(server.process.pid());
+    EXPECT_EQ(std::count(coordinator.begin(), coordinator.end(), listener), 0)
+        << "the coordinator does not hold the listener: " << listing_of(coordinator);
+
+    constexpr int kConnections = 6;
+    std::vector<int> sockets;
+    for (int i = 0; i < kConnections; ++i) {
+        sockets.push_back(harness::connect_loopback(server.port));
+        ASSERT_GE(sockets.back(), 0);
+        expect_echo(sockets.back());
+    }
+    // The acceptor closes its copies of a handler's pipe ends just after
+    // passing them, which may be a moment after the ECHO came back.
+    auto busy = descriptor_targets(acceptor);
+    for (const auto deadline = std::chrono::steady_clock::now() + harness::kDeadline;
+         busy.size() != idle.size() && std::chrono::steady_clock::now() < deadline;)
+        busy = descriptor_targets(acceptor);
+    EXPECT_EQ(busy.size(), idle.size()) << "idle: " << listing_of(idle) << "with " << kConnections
+                                        << " connections: " << listing_of(busy);
+    const auto coordinator_busy = descriptor_targets(server.process.pid());
+    EXPECT_EQ(coordinator_busy.size(), coordinator.size() + 2 * kConnections)
+        << "the coordinator holds two pipe ends per connection: " << listing_of(coordinator_busy);
+    for (const auto& accept : harness::with_action(harness::parse_log(server.log), "accept", "success")) {
+        const pid_t handler = static_cast<pid_t>(std::stoi(accept.get("handler_pid")));
+        EXPECT_EQ(parent_of(handler), acceptor) << "handler " << handler << " is the acceptor's child";
+    }
+    for (int fd : sockets) ::close(fd);
+    scenario::stop_server(server);
+}
+
+TEST(Processes, TheAcceptorIgnoresASigtermOfItsOwn) {
+    harness::TempDir dir;
+    scenario::Server server;
+    scenario::start_server(dir, 5, server);
+    const pid_t acceptor = acceptor_pid(server.log);
+    ASSERT_GT(acceptor, 0) << "no `start_acceptor | result: success | acceptor_pid` line";
+    ASSERT_EQ(::kill(acceptor, SIGTERM), 0);
+    // Connections are still accepted, and served: the ECHO goes through a
+    // new handler to the coordinator and back.
+    const int fd = harness::connect_loopback(server.port);
+    ASSERT_GE(fd, 0);
+    expect_echo(fd);
+    ::close(fd);
+    EXPECT_EQ(parent_of(acceptor), server.process.pid()) << "the acceptor is still running";
+    scenario::stop_server(server);
+}
+
+TEST(Processes, AServerWhoseAcceptorDiedExitsOneAfterItsCleanUp) {
+    harness::TempDir dir;
+    scenario::Server server;
+    scenario::start_server(dir, 5, server);
+    const int fd = harness::connect_loopback(server.port); // a handler that must be stopped too
+    ASSERT_GE(fd, 0);
+    expect_echo(fd);
+    const pid_t acceptor = acceptor_pid(server.log);
+    ASSERT_GT(acceptor, 0) << "no `start_acceptor | result: success | acceptor_pid` line";
+    ASSERT_EQ(::kill(acceptor, SIGKILL), 0);
+    EXPECT_EQ(server.process.wait_exit(), 1) << "a server that cannot accept any more must not go on";
+    // The handler's pipes were closed: its client sees the connection end.
+    pollfd closed{fd, POLLIN, 0};
+    ASSERT_EQ(::poll(&closed, 1, static_cast<int>(harness::kDeadline.count())), 1) << "the connection stays open";
+    std::uint8_t byte;
+    EXPECT_EQ(::read(fd, &byte, 1), 0) << "the handler did not close its connection";
+    ::close(fd);
+    const auto lines = harness::parse_log(server.log);
+    EXPECT_FALSE(harness::with_action(lines, "acceptor", "fail").empty()) << "no `acceptor | result: fail` line";
+    EXPECT_FALSE(harness::with_action(lines, "close_pipe", "success").empty()) << "the handler's pipes were not closed";
+    EXPECT_FALSE(harness::with_action(lines, "close_file", "success").empty()) << "the store was not closed";
+    ASSERT_FALSE(lines.empty());
+    EXPECT_EQ(lines.back().action, "exit") << lines.back().raw;
+    EXPECT_EQ(lines.back().result, "fail") << lines.back().raw;
+}
