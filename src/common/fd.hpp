@@ -39,9 +39,9 @@ private:
 };
 
 // Closes every descriptor from 3 up except those in `keep`, in one system
-// call per gap (close_range): a forked handler drops the coordinator's
-// descriptors - listener, store, every sibling's pipes - at a cost that does
-// not grow with the connections open, and without touching (and so copying)
-// the parent's memory. The Fd objects that owned them must never run their
+// call per gap (close_range): a forked child drops what it inherited
+// without touching (and so copying) the parent's memory. The kernel still
+// walks the inherited table, which is why handlers are forked by the
+// acceptor, whose table is a few descriptors, not by the coordinator. The Fd objects that owned them must never run their
 // destructors in that process: it ends with _exit().
 void close_descriptors_except(std::initializer_list<int> keep);

@@ -63,4 +63,19 @@ void SignalPipe::uninstall() {
     write_end_.reset();
 }
 
+pid_t fork_holding_signals() {
+    sigset_t all, previous;
+    sigfillset(&all);
+    ::sigprocmask(SIG_SETMASK, &all, &previous);
+    const pid_t pid = ::fork();
+    if (pid != 0) ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+    return pid;
+}
+
+void release_signals() {
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
 void ignore_sigpipe() { set_disposition(SIGPIPE, SIG_IGN); }

@@ -4,6 +4,8 @@
 
 #include "common/fd.hpp"
 
+#include <sys/types.h>
+
 #include <initializer_list>
 #include <vector>
 
@@ -28,6 +30,13 @@ private:
     Fd write_end_;
     std::vector<int> signals_;
 };
+
+// Forks with every signal held back in the child until it calls
+// release_signals(), once it has set its own dispositions: a signal that
+// reached it earlier would run the parent's handler in the child and write
+// into the parent's signal pipe. The parent's mask is as before on return.
+pid_t fork_holding_signals();
+void release_signals();
 
 // EPIPE instead of death when a peer has gone away.
 void ignore_sigpipe();

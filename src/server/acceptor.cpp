@@ -249,6 +249,7 @@ void run_acceptor(Fd listener, Fd channel, AcceptorSetup setup, int deadline_ms)
     // terminal's Ctrl-C sent to the whole process group must not end it first.
     ::signal(SIGINT, SIG_IGN);
     ::signal(SIGTERM, SIG_IGN);
+    release_signals(); // held since the fork (see start_acceptor)
     AcceptorProcess acceptor(std::move(listener), std::move(channel), setup, deadline_ms);
     ::_exit(acceptor.run());
 }

@@ -24,7 +24,8 @@ struct AcceptorSetup {
 
 // The acceptor process's life, from just after its fork: `listener` is the
 // server's listening socket, `channel` its end of the coordinator's socket
-// pair; the caller has already closed every other descriptor it inherited.
+// pair; the caller has already closed every other descriptor it inherited,
+// and forked it with fork_holding_signals (signals.hpp).
 // Accepts and forks until the coordinator shuts its end of the channel (or
 // is gone), then closes the listener, tells the coordinator it will send no
 // more handlers, waits for its handlers (SIGKILL after `deadline_ms`) and

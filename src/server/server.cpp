@@ -9,6 +9,7 @@
 
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -46,6 +47,9 @@ Server::Server(ServerConfig config) : config_(std::move(config)), signals_(Signa
 
 int Server::run() {
     ignore_sigpipe();
+    // Should the acceptor die, its handlers become this process's children
+    // (not init's), so that the shutdown still waits for every one of them.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
     if (!start()) {
         log_action(LogLevel::critical, "exit", Outcome::fail, {{"reason", "startup failed"}});
         return 1;
@@ -102,7 +106,7 @@ bool Server::start_acceptor(Fd listener) {
     }
     acceptor_channel_.reset(ends[0]);
     Fd acceptor_end(ends[1]);
-    const pid_t pid = ::fork();
+    const pid_t pid = fork_holding_signals(); // run_acceptor sets its dispositions, then releases them
     if (pid < 0) {
         log_action(LogLevel::critical, "fork", Outcome::fail, {{"error", errno_text("fork")}});
         return false;
@@ -349,19 +353,21 @@ void Server::answer_parked_winners() {
     }
 }
 
-// Reaps the acceptor once it has exited (and, should the acceptor die
-// first, any handler the system handed to this process: when it runs as
-// PID 1 in a container, orphans become its children).
-void Server::reap_children() {
+// Reaps every child that has ended: the acceptor, and the handlers of an
+// acceptor that died (the coordinator is their subreaper, see run()).
+// Returns false once no child is left.
+bool Server::reap_children() {
     int status = 0;
-    for (pid_t pid; (pid = ::waitpid(-1, &status, WNOHANG)) > 0;) {
-        if (pid != acceptor_pid_) continue;
+    pid_t pid;
+    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid != acceptor_pid_) continue; // an orphaned handler: its exit needs no line
         acceptor_pid_ = -1;
         if (WIFSIGNALED(status))
             log_action(LogLevel::warning, "acceptor_exit", Outcome::fail, {{"signal", strsignal(WTERMSIG(status))}});
         else
             log_action(LogLevel::debug, "acceptor_exit", Outcome::success, {{"code", WEXITSTATUS(status)}});
     }
+    return !(pid < 0 && errno == ECHILD);
 }
 
 // SIGTERM: stop accepting (the acceptor closes the listener and passes the
@@ -372,7 +378,9 @@ void Server::shutdown() {
     const auto started = Clock::now();
     stop_acceptor(started + std::chrono::milliseconds(kHandlerDeadlineMs));
     log_action(LogLevel::info, "close_socket", Outcome::success, {{"socket", "listener"}, {"port", listen_port_}});
+    std::vector<pid_t> handlers;
     for (auto& [connection, child] : children_) {
+        handlers.push_back(child.pid);
         if (child.waiting_winners != 0)
             deliver(child, {0, 0, wire::encode_error(wire::ErrorCode::shutting_down)});
         child.from_handler.reset();
@@ -380,7 +388,7 @@ void Server::shutdown() {
         log_action(LogLevel::info, "close_pipe", Outcome::success, {{"handler_pid", child.pid}, {"peer", child.peer}});
     }
     children_.clear();
-    wait_for_acceptor(started + std::chrono::milliseconds(kAcceptorDeadlineMs));
+    wait_for_children(started + std::chrono::milliseconds(kAcceptorDeadlineMs), handlers);
     coordinator_->close();
     log_action(LogLevel::info, "close_file", Outcome::success, {{"file", config_.bets_file}});
     log_action(LogLevel::info, "close_file", Outcome::success, {{"file", journal_path_for(config_.bets_file)}});
@@ -400,19 +408,26 @@ void Server::stop_acceptor(Clock::time_point deadline) {
 }
 
 // The acceptor exits once its handlers have (SIGCHLD wakes us through the
-// self-pipe); past the deadline it is killed, and reaped either way.
-void Server::wait_for_acceptor(Clock::time_point deadline) {
-    reap_children();
-    while (acceptor_pid_ > 0 && ms_until(deadline) > 0) {
+// self-pipe); past the deadline it is killed, and so is any orphaned handler
+// still running (`handlers`: the pids this process was told of). Every
+// child is reaped either way: no zombies, no orphans.
+void Server::wait_for_children(Clock::time_point deadline, const std::vector<pid_t>& handlers) {
+    while (reap_children() && ms_until(deadline) > 0) {
         pollfd wake{signals_.fd(), POLLIN, 0};
         ::poll(&wake, 1, ms_until(deadline));
         signals_.drain();
-        reap_children();
     }
-    if (acceptor_pid_ <= 0) return;
-    log_action(LogLevel::warning, "acceptor_kill", Outcome::success, {{"acceptor_pid", acceptor_pid_}});
-    ::kill(acceptor_pid_, SIGKILL);
-    int status = 0;
-    while (::waitpid(acceptor_pid_, &status, 0) < 0 && errno == EINTR) {}
+    if (acceptor_pid_ > 0) { // its handlers become ours once it is reaped
+        log_action(LogLevel::warning, "acceptor_kill", Outcome::success, {{"acceptor_pid", acceptor_pid_}});
+        ::kill(acceptor_pid_, SIGKILL);
+        for (int status = 0; ::waitpid(acceptor_pid_, &status, 0) < 0 && errno == EINTR;) {}
+    }
+    for (pid_t pid : handlers) {
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) != 0) continue; // reaped now, or not our child
+        log_action(LogLevel::warning, "handler_kill", Outcome::success, {{"handler_pid", pid}});
+        ::kill(pid, SIGKILL);
+    }
+    for (int status = 0; ::waitpid(-1, &status, 0) > 0 || errno == EINTR;) {}
     acceptor_pid_ = -1;
 }

@@ -58,10 +58,10 @@ private:
     void forget_closed_children();
     void answer_parked_winners();
     void advance_draw();
-    void reap_children();
+    bool reap_children();
     void shutdown();
     void stop_acceptor(std::chrono::steady_clock::time_point deadline);
-    void wait_for_acceptor(std::chrono::steady_clock::time_point deadline);
+    void wait_for_children(std::chrono::steady_clock::time_point deadline, const std::vector<pid_t>& handlers);
 
     ServerConfig config_;
     SignalPipe signals_;

@@ -6,7 +6,7 @@
 // coordinator and stdio - no sibling's socket or pipes, no listener, no store
 // - however many connections are open. The process that forks handlers, the
 // acceptor, holds the same few descriptors (the listener, its channel to the
-// coordinator, its signal pipe) with no connection open and with six: what a
+// coordinator, its signal pipe) with one connection open and with seven: what a
 // fork copies does not grow with the connections open. The coordinator does
 // not hold the listener. The acceptor ignores a SIGTERM of its own (the
 // coordinator decides when it stops); if it dies, the server cannot accept
@@ -89,8 +89,25 @@ std::string listing_of(const std::vector<std::string>& targets) {
     return listing;
 }
 
-// An ECHO round trip: once it is answered, the handler is serving, so it has
-// already dropped what it inherited from the coordinator.
+// The descriptors of `pid` once it holds `count` of them, or as they are at
+// the deadline. A process reaches its expected table a moment after what the
+// test can await: the acceptor drops a handler's pipe ends just after
+// passing them, and the coordinator takes those ends in just after the
+// handler starts serving.
+std::vector<std::string> descriptors_once(pid_t pid, std::size_t count) {
+    auto targets = descriptor_targets(pid);
+    for (const auto deadline = std::chrono::steady_clock::now() + harness::kDeadline;
+         targets.size() != count && std::chrono::steady_clock::now() < deadline;)
+        targets = descriptor_targets(pid);
+    return targets;
+}
+
+// The acceptor's few: the listener, its channel to the coordinator and its
+// signal pipe's two ends.
+constexpr std::size_t kAcceptorDescriptors = 4;
+
+// An ECHO round trip (the handler answers it alone): once it is answered,
+// the handler is serving, so it has already dropped what it inherited.
 void expect_echo(int fd) {
     const std::vector<std::uint8_t> echo{0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 'o', 'k'};
     ASSERT_TRUE(harness::send_all(fd, echo));
@@ -141,30 +158,34 @@ TEST(Processes, TheAcceptorForksFromTheSameFewDescriptorsHoweverManyConnectionsA
     const std::string listener = listening_socket(server.port);
     ASSERT_FALSE(listener.empty()) << "no socket listens on port " << server.port;
 
-    const auto idle = descriptor_targets(acceptor);
-    EXPECT_EQ(count_prefix(idle, "socket:"), 2u) << "the listener and the channel: " << listing_of(idle);
-    EXPECT_EQ(std::count(idle.begin(), idle.end(), listener), 1) << "the acceptor holds the listener";
-    const auto coordinator = descriptor_targets(server.process.pid());
+    const auto coordinator = descriptor_targets(server.process.pid()); // settled before its listen line
     EXPECT_EQ(std::count(coordinator.begin(), coordinator.end(), listener), 0)
         << "the coordinator does not hold the listener: " << listing_of(coordinator);
 
-    constexpr int kConnections = 6;
-    std::vector<int> sockets;
-    for (int i = 0; i < kConnections; ++i) {
+    // A first connection, answered: the acceptor that accepted it is past
+    // its start (where it drops, a moment after its start_acceptor line,
+    // what it inherited from the coordinator).
+    std::vector<int> sockets{harness::connect_loopback(server.port)};
+    ASSERT_GE(sockets.back(), 0);
+    expect_echo(sockets.back());
+    const auto with_one = descriptors_once(acceptor, kAcceptorDescriptors);
+    EXPECT_EQ(with_one.size(), kAcceptorDescriptors) << listing_of(with_one);
+    EXPECT_EQ(count_prefix(with_one, "socket:"), 2u) << "the listener and the channel: " << listing_of(with_one);
+    EXPECT_EQ(count_prefix(with_one, "pipe:"), 2u) << "the signal pipe: " << listing_of(with_one);
+    EXPECT_EQ(std::count(with_one.begin(), with_one.end(), listener), 1) << "the acceptor holds the listener";
+
+    constexpr int kMore = 6;
+    for (int i = 0; i < kMore; ++i) {
         sockets.push_back(harness::connect_loopback(server.port));
         ASSERT_GE(sockets.back(), 0);
         expect_echo(sockets.back());
     }
-    // The acceptor closes its copies of a handler's pipe ends just after
-    // passing them, which may be a moment after the ECHO came back.
-    auto busy = descriptor_targets(acceptor);
-    for (const auto deadline = std::chrono::steady_clock::now() + harness::kDeadline;
-         busy.size() != idle.size() && std::chrono::steady_clock::now() < deadline;)
-        busy = descriptor_targets(acceptor);
-    EXPECT_EQ(busy.size(), idle.size()) << "idle: " << listing_of(idle) << "with " << kConnections
-                                        << " connections: " << listing_of(busy);
-    const auto coordinator_busy = descriptor_targets(server.process.pid());
-    EXPECT_EQ(coordinator_busy.size(), coordinator.size() + 2 * kConnections)
+    const auto with_seven = descriptors_once(acceptor, kAcceptorDescriptors);
+    EXPECT_EQ(with_seven, with_one) << "with one connection: " << listing_of(with_one) << "with "
+                                    << sockets.size() << ": " << listing_of(with_seven);
+    const std::size_t expected = coordinator.size() + 2 * sockets.size();
+    const auto coordinator_busy = descriptors_once(server.process.pid(), expected);
+    EXPECT_EQ(coordinator_busy.size(), expected)
         << "the coordinator holds two pipe ends per connection: " << listing_of(coordinator_busy);
     for (const auto& accept : harness::with_action(harness::parse_log(server.log), "accept", "success")) {
         const pid_t handler = static_cast<pid_t>(std::stoi(accept.get("handler_pid")));
@@ -181,8 +202,9 @@ TEST(Processes, TheAcceptorIgnoresASigtermOfItsOwn) {
     const pid_t acceptor = acceptor_pid(server.log);
     ASSERT_GT(acceptor, 0) << "no `start_acceptor | result: success | acceptor_pid` line";
     ASSERT_EQ(::kill(acceptor, SIGTERM), 0);
-    // Connections are still accepted, and served: the ECHO goes through a
-    // new handler to the coordinator and back.
+    // Connections are still accepted and served: a new handler answers an
+    // ECHO. (A SIGTERM sent before the acceptor set its dispositions waited,
+    // blocked since the fork, and was dropped when SIGTERM became ignored.)
     const int fd = harness::connect_loopback(server.port);
     ASSERT_GE(fd, 0);
     expect_echo(fd);
@@ -195,9 +217,12 @@ TEST(Processes, AServerWhoseAcceptorDiedExitsOneAfterItsCleanUp) {
     harness::TempDir dir;
     scenario::Server server;
     scenario::start_server(dir, 5, server);
+    const std::size_t coordinator = descriptor_targets(server.process.pid()).size();
     const int fd = harness::connect_loopback(server.port); // a handler that must be stopped too
     ASSERT_GE(fd, 0);
     expect_echo(fd);
+    ASSERT_EQ(descriptors_once(server.process.pid(), coordinator + 2).size(), coordinator + 2)
+        << "the coordinator never took in the handler's pipe ends";
     const pid_t acceptor = acceptor_pid(server.log);
     ASSERT_GT(acceptor, 0) << "no `start_acceptor | result: success | acceptor_pid` line";
     ASSERT_EQ(::kill(acceptor, SIGKILL), 0);
