@@ -63,19 +63,19 @@ void SignalPipe::uninstall() {
     write_end_.reset();
 }
 
+static sigset_t g_mask_before_fork; // restored by release_signals() in the child
+
 pid_t fork_holding_signals() {
-    sigset_t all, previous;
+    sigset_t all;
     sigfillset(&all);
-    ::sigprocmask(SIG_SETMASK, &all, &previous);
+    ::sigprocmask(SIG_SETMASK, &all, &g_mask_before_fork);
     const pid_t pid = ::fork();
-    if (pid != 0) ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+    const int fork_errno = errno;
+    if (pid != 0) ::sigprocmask(SIG_SETMASK, &g_mask_before_fork, nullptr);
+    errno = fork_errno;
     return pid;
 }
 
-void release_signals() {
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-}
+void release_signals() { ::sigprocmask(SIG_SETMASK, &g_mask_before_fork, nullptr); }
 
 void ignore_sigpipe() { set_disposition(SIGPIPE, SIG_IGN); }

@@ -36,7 +36,7 @@ private:
 // reached it earlier would run the parent's handler in the child and write
 // into the parent's signal pipe. The parent's mask is as before on return.
 pid_t fork_holding_signals();
-void release_signals();
+void release_signals(); // back to the mask from before the fork
 
 // EPIPE instead of death when a peer has gone away.
 void ignore_sigpipe();

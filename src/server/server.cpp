@@ -422,6 +422,11 @@ void Server::wait_for_children(Clock::time_point deadline, const std::vector<pid
         ::kill(acceptor_pid_, SIGKILL);
         for (int status = 0; ::waitpid(acceptor_pid_, &status, 0) < 0 && errno == EINTR;) {}
     }
+    // A handler passed but never taken in (stop_acceptor gave up at its
+    // deadline) keeps its reply pipe open through the channel's queued
+    // message; closing the channel drops it, so that handler reads EOF and
+    // ends by itself before the blocking wait below.
+    acceptor_channel_.reset();
     for (pid_t pid : handlers) {
         int status = 0;
         if (::waitpid(pid, &status, WNOHANG) != 0) continue; // reaped now, or not our child

@@ -31,15 +31,18 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 namespace {
 
 // What each descriptor of `pid` (from 3 up) points at: "socket:[inode]",
-// "pipe:[inode]", "anon_inode:[eventpoll]", or a file path.
+// "pipe:[inode]", "anon_inode:[eventpoll]", or a file path; none once the
+// process is gone.
 std::vector<std::string> descriptor_targets(pid_t pid) {
     std::vector<std::string> targets;
+    std::error_code gone;
     const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir, gone)) {
         if (std::stoi(entry.path().filename().string()) < 3) continue;
         std::error_code error;
         const auto target = std::filesystem::read_symlink(entry.path(), error);
@@ -91,6 +94,7 @@ pid_t handler_of(const scenario::Server& server, int fd) {
     return static_cast<pid_t>(std::stoi(match[1]));
 }
 
+// The parent of a running `pid`; -1 once it has ended (a zombie included).
 pid_t parent_of(pid_t pid) {
     const std::string stat = harness::read_file("/proc/" + std::to_string(pid) + "/stat");
     const std::size_t after_name = stat.rfind(')');
@@ -99,7 +103,7 @@ pid_t parent_of(pid_t pid) {
     std::string state;
     pid_t parent = -1;
     rest >> state >> parent;
-    return parent;
+    return state == "Z" ? -1 : parent;
 }
 
 std::string listing_of(const std::vector<std::string>& targets) {
@@ -116,8 +120,10 @@ std::string listing_of(const std::vector<std::string>& targets) {
 std::vector<std::string> descriptors_once(pid_t pid, std::size_t count) {
     auto targets = descriptor_targets(pid);
     for (const auto deadline = std::chrono::steady_clock::now() + harness::kDeadline;
-         targets.size() != count && std::chrono::steady_clock::now() < deadline;)
+         targets.size() != count && std::chrono::steady_clock::now() < deadline;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2)); // a poll interval, not a wait for the state
         targets = descriptor_targets(pid);
+    }
     return targets;
 }
 
@@ -238,12 +244,17 @@ TEST(Processes, AServerWhoseAcceptorDiedExitsOneAfterItsCleanUp) {
     const int fd = harness::connect_loopback(server.port); // a handler that must be stopped too
     ASSERT_GE(fd, 0);
     expect_echo(fd);
+    const pid_t handler = handler_of(server, fd);
+    ASSERT_GT(handler, 0) << "no `accept` line for the connection";
     ASSERT_EQ(descriptors_once(server.process.pid(), coordinator + 2).size(), coordinator + 2)
         << "the coordinator never took in the handler's pipe ends";
     const pid_t acceptor = acceptor_pid(server.log);
     ASSERT_GT(acceptor, 0) << "no `start_acceptor | result: success | acceptor_pid` line";
     ASSERT_EQ(::kill(acceptor, SIGKILL), 0);
     EXPECT_EQ(server.process.wait_exit(), 1) << "a server that cannot accept any more must not go on";
+    // The orphaned handler was the coordinator's to wait for (its subreaper):
+    // it is gone, not left running after the server.
+    EXPECT_NE(::kill(handler, 0), 0) << "handler " << handler << " outlived the server";
     // The handler's pipes were closed: its client sees the connection end.
     pollfd closed{fd, POLLIN, 0};
     ASSERT_EQ(::poll(&closed, 1, static_cast<int>(harness::kDeadline.count())), 1) << "the connection stays open";
