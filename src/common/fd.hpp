@@ -42,6 +42,7 @@ private:
 // call per gap (close_range): a forked child drops what it inherited
 // without touching (and so copying) the parent's memory. The kernel still
 // walks the inherited table, which is why handlers are forked by the
-// acceptor, whose table is a few descriptors, not by the coordinator. The Fd objects that owned them must never run their
-// destructors in that process: it ends with _exit().
+// acceptor, whose table is a few descriptors, not by the coordinator. The
+// Fd objects that owned them must never run their destructors in that
+// process: it ends with _exit().
 void close_descriptors_except(std::initializer_list<int> keep);
