@@ -204,6 +204,15 @@ void Process::send_signal(int signal_number) {
     ::kill(pid_, signal_number);
 }
 
+bool poll_until(const std::function<bool()>& done, Millis deadline) {
+    const auto end = Clock::now() + deadline;
+    for (;;) {
+        if (done()) return true;
+        if (Clock::now() >= end) return false;
+        std::this_thread::sleep_for(kPoll);
+    }
+}
+
 // ---- files and logs -------------------------------------------------------------
 
 std::optional<std::string> wait_for_line(const std::string& file, const std::regex& pattern, Millis deadline,

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <regex>
@@ -71,6 +72,11 @@ private:
     std::string log_file_;
     std::string name_;
 };
+
+// Asks `done` every few ms until it says true or the deadline passes, and
+// returns its last answer: for a state the test can observe but no log line
+// announces (a /proc table, the set of live pids, a count of lines).
+bool poll_until(const std::function<bool()>& done, Millis deadline = kDeadline);
 
 // Polls `file` (every few ms) until a line matches `pattern` (std::regex_search)
 // and returns that line. Returns nullopt at the deadline, or early when

@@ -38,7 +38,6 @@
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 using harness::Millis;
@@ -418,12 +417,9 @@ std::size_t count_matching(const std::string& log, const std::regex& pattern) {
 
 // Waits until at least `count` lines of `log` match; returns how many did.
 std::size_t await_count(const std::string& log, const std::regex& pattern, std::size_t count, Millis deadline = kIo) {
-    const auto end = Clock::now() + deadline;
-    for (;;) {
-        const std::size_t found = count_matching(log, pattern);
-        if (found >= count || Clock::now() >= end) return found;
-        std::this_thread::sleep_for(Millis(3));
-    }
+    std::size_t found = 0;
+    harness::poll_until([&] { return (found = count_matching(log, pattern)) >= count; }, deadline);
+    return found;
 }
 
 // A `result: fail` line about this peer (the server must say why it dropped it).

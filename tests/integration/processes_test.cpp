@@ -31,7 +31,6 @@
 #include <regex>
 #include <set>
 #include <sstream>
-#include <thread>
 
 namespace {
 
@@ -118,12 +117,8 @@ std::string listing_of(const std::vector<std::string>& targets) {
 // passing them, and the coordinator takes those ends in just after the
 // handler starts serving.
 std::vector<std::string> descriptors_once(pid_t pid, std::size_t count) {
-    auto targets = descriptor_targets(pid);
-    for (const auto deadline = std::chrono::steady_clock::now() + harness::kDeadline;
-         targets.size() != count && std::chrono::steady_clock::now() < deadline;) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2)); // a poll interval, not a wait for the state
-        targets = descriptor_targets(pid);
-    }
+    std::vector<std::string> targets;
+    harness::poll_until([&] { return (targets = descriptor_targets(pid)).size() == count; });
     return targets;
 }
 

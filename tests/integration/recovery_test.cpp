@@ -216,11 +216,8 @@ std::string describe_pids(const std::vector<pid_t>& pids) {
 long long expect_handlers_gone(const Incarnation& incarnation, Millis grace) {
     const auto started = Clock::now();
     const std::vector<pid_t> pids = handler_pids(incarnation.server.log);
-    std::vector<pid_t> alive = live_handlers(incarnation, pids);
-    while (!alive.empty() && Clock::now() - started < grace) {
-        std::this_thread::sleep_for(Millis(2));
-        alive = live_handlers(incarnation, pids);
-    }
+    std::vector<pid_t> alive;
+    harness::poll_until([&] { return (alive = live_handlers(incarnation, pids)).empty(); }, grace);
     EXPECT_TRUE(alive.empty()) << alive.size() << " of " << pids.size() << " handler(s) of the server (log "
                                << incarnation.server.log << ") still alive " << grace.count()
                                << " ms after it exited:" << describe_pids(alive);
