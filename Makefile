@@ -112,10 +112,11 @@ test: doc-check $(BIN)/unit_tests $(BIN)/integration_tests $(BIN)/server $(BIN)/
 
 # The Markdown links of README.md and docs/ stay inside the repository and
 # point at files and headings that exist (the checker is tested on fixtures);
-# make help names every target.
+# no file names the course's notes outside it; make help names every target.
 doc-check:
 	@scripts/check-links.sh
 	@tests/docs/check_links_test.sh
+	@tests/docs/stands_alone_test.sh
 	@tests/docs/make_help_test.sh
 
 # Local demo: the server and five agencies on loopback; prints each agency's winners.
@@ -131,7 +132,7 @@ help:
 	@echo "make test                 doc-check, unit and integration tests (installs GoogleTest first)"
 	@echo "make unit-test            bin/unit_tests only"
 	@echo "make integration-test     bin/integration_tests only (real bin/server and bin/client)"
-	@echo "make doc-check            the Markdown links of README.md and docs/, and that make help lists every target"
+	@echo "make doc-check            Markdown links, no file naming notes outside the repo, make help lists every target"
 	@echo "make static               static binaries in bin/static/ (for the Docker images)"
 	@echo "make docker-image         images server:latest, client:latest, ncat:local (installs ncat first)"
 	@echo "make docker-compose-up    docker-image, then starts docker-compose-dev.yaml (server + 5 agencies)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Writes a Docker Compose file for the Lotería Nacional: the server and
-# <clients> agencies (SPEC §8, exercise 1).
+# <clients> agencies (CONTRACT.md §8, exercise 1).
 #
 # Usage: scripts/generar-compose.sh <output.yaml> <clients>
 #

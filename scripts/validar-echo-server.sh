@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Checks that a running Lotería Nacional server answers (SPEC §8, exercise 3).
+# Checks that a running Lotería Nacional server answers (CONTRACT.md §8, exercise 3).
 #
-# Sends one ECHO frame (SPEC §5) with ncat from a throw-away container attached
+# Sends one ECHO frame (CONTRACT.md §5) with ncat from a throw-away container attached
 # to the server's Docker network — no ncat on the host, no published ports —
 # and compares the reply with what was sent, byte for byte. Prints exactly one
 # line on stdout and exits accordingly:

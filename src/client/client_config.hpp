@@ -1,4 +1,4 @@
-// The agency client's settings (SPEC §3): client.ini sections, overridable
+// The agency client's settings (CONTRACT.md §3): client.ini sections, overridable
 // by CLI_<SECTION>_<KEY> environment variables, plus CLI_ID; and the
 // single-bet mode of exercise 5 (NOMBRE, APELLIDO, DOCUMENTO, NACIMIENTO, NUMERO).
 #pragma once

@@ -1,4 +1,4 @@
-// The course's log format (SPEC §4), one line per event on stdout:
+// The course's log format (CONTRACT.md §4), one line per event on stdout:
 //   2026-11-26 18:40:57 INFO     action: sorteo | result: success | key: value
 #pragma once
 

@@ -1,4 +1,4 @@
-// The server's settings (SPEC §3): section [DEFAULT] of server.ini, each key
+// The server's settings (CONTRACT.md §3): section [DEFAULT] of server.ini, each key
 // overridable by the environment variable of the same name.
 #pragma once
 

@@ -1,6 +1,6 @@
-// The agency's CSV bet source (SPEC §7): LF and CRLF, UTF-8 names, leading
+// The agency's CSV bet source (CONTRACT.md §7): LF and CRLF, UTF-8 names, leading
 // zeros kept, bad rows reported with their line number and skipped; and the
-// source name it is OPENed under (SPEC §5).
+// source name it is OPENed under (CONTRACT.md §5).
 #include "client/bet_source.hpp"
 #include "common/protocol.hpp"
 

@@ -1,4 +1,4 @@
-// Client settings (SPEC §3): CLI_ID, client.ini sections with CLI_<SECTION>_<KEY>
+// Client settings (CONTRACT.md §3): CLI_ID, client.ini sections with CLI_<SECTION>_<KEY>
 // overrides, the batch clamp, the window of frames in flight, the default data
 // file and single-bet mode.
 #include "client/client_config.hpp"
@@ -235,7 +235,7 @@ TEST_F(ClientConfigTest, SingleBetImpossibleDateIsAnError) {
     ASSERT_TRUE(std::holds_alternative<ConfigError>(result));
 }
 
-// SPEC §3: an unparsable value is an error that names its key.
+// CONTRACT.md §3: an unparsable value is an error that names its key.
 TEST_F(ClientConfigTest, SingleBetImpossibleDateErrorNamesNacimientoAndItsValue) {
     Env env = single_bet_env();
     env["NACIMIENTO"] = "2001-02-30";

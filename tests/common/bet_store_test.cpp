@@ -1,4 +1,4 @@
-// The CSV bet store (SPEC §6): line format, store_bets / load_bets, the sliced StoreScan.
+// The CSV bet store (CONTRACT.md §6): line format, store_bets / load_bets, the sliced StoreScan.
 #include "common/bet_store.hpp"
 
 #include "../support/test_support.hpp"

@@ -1,4 +1,4 @@
-// Bet model rules (SPEC §5 bet record rules, §1 draw rule).
+// Bet model rules (CONTRACT.md §5 bet record rules, §1 draw rule).
 #include "common/bet.hpp"
 
 #include "../support/test_support.hpp"

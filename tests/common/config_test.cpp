@@ -1,4 +1,4 @@
-// ConfigReader: environment > file > default, typed values, precise errors (SPEC §3).
+// ConfigReader: environment > file > default, typed values, precise errors (CONTRACT.md §3).
 #include "common/config.hpp"
 
 #include "../support/test_support.hpp"

@@ -1,4 +1,4 @@
-// CSV quoting like Python's csv.QUOTE_MINIMAL (SPEC §6) and line splitting.
+// CSV quoting like Python's csv.QUOTE_MINIMAL (CONTRACT.md §6) and line splitting.
 #include "common/csv.hpp"
 
 #include <gtest/gtest.h>

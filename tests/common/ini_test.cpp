@@ -1,4 +1,4 @@
-// The hand-written INI parser (SPEC §3).
+// The hand-written INI parser (CONTRACT.md §3).
 #include "common/ini.hpp"
 
 #include "../support/test_support.hpp"

@@ -1,4 +1,4 @@
-// Whole-buffer I/O over pipes and sockets (SPEC §5: no short reads or writes).
+// Whole-buffer I/O over pipes and sockets (CONTRACT.md §5: no short reads or writes).
 #include "common/io.hpp"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Log line format (SPEC §4) and the course's black-box parsing of it.
+// Log line format (CONTRACT.md §4) and the course's black-box parsing of it.
 #include "common/log.hpp"
 
 #include "../support/test_support.hpp"

@@ -1,4 +1,4 @@
-// Deterministic mutation testing of the decoders (SPEC §5 wire codec, the CSV
+// Deterministic mutation testing of the decoders (CONTRACT.md §5 wire codec, the CSV
 // store line reader): valid frames and lines are mutated many times with a
 // fixed-seed std::mt19937 (bit flips, interesting byte values, truncation,
 // extension, header fields set to edge values) and every result must decode
@@ -156,7 +156,8 @@ void check_open(const RequestHeader& h, const std::uint8_t* frame, Checker& chec
     const Bytes again = encode_open_frame(h.agency, name);
     check(again.size() == kRequestHeaderSize + h.count && std::equal(again.begin(), again.end(), frame),
           "OPEN frame re-encodes to its bytes");
-    check(is_valid_source_name(name) == spec_valid_source_name(name), "is_valid_source_name agrees with SPEC §5");
+    check(is_valid_source_name(name) == spec_valid_source_name(name),
+          "is_valid_source_name agrees with CONTRACT.md §5");
 }
 
 // Every invariant of one (possibly mutated) request frame.
@@ -207,7 +208,7 @@ void check_request(const std::vector<std::uint8_t>& frame, Checker& check, Tally
     check(bets.value().size() == h.count, "decode_bets yields count bets");
     for (const Bet& bet : bets.value()) {
         check(!bet_problem(bet).has_value(), "a decoded bet passes bet_problem");
-        check(spec_valid(bet), "a decoded bet follows every SPEC §5 rule");
+        check(spec_valid(bet), "a decoded bet follows every CONTRACT.md §5 rule");
         check(bet.agency == h.agency, "a decoded bet has the frame's agency");
     }
     const Bytes again = encode_bets_frame(h.agency, h.first, bets.value());
@@ -370,7 +371,8 @@ TEST(ProtocolMutation, StoreLinesSplitAndParseToRoundTrippingValues) {
     run_mutations(originals, 50000, 0, kSeed + 2, [&](const Bytes& bytes, Checker& check, Tally& t) {
         ++t.cases;
         const std::string_view line(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-        check(!name_problem(line) == spec_valid_utf8_name(line), "name_problem agrees with the SPEC §5 name rule");
+        check(!name_problem(line) == spec_valid_utf8_name(line),
+              "name_problem agrees with the CONTRACT.md §5 name rule");
         std::vector<std::string> fields;
         if (split_csv_line(line, fields)) {
             ++split_ok;
@@ -390,7 +392,7 @@ TEST(ProtocolMutation, StoreLinesSplitAndParseToRoundTrippingValues) {
         Bet again;
         check(parse_store_line(rendered, again) && again == bet, "a parsed store line round-trips");
         check(store_line(again) == rendered, "the store rendering is canonical");
-        check(!bet_problem(bet) == spec_valid(bet), "bet_problem agrees with the SPEC §5 rules");
+        check(!bet_problem(bet) == spec_valid(bet), "bet_problem agrees with the CONTRACT.md §5 rules");
         if (!bet_problem(bet)) {
             ++parsed_valid;
             check(rendered.find_first_of("\r\n") == std::string::npos, "a valid bet is one store line");

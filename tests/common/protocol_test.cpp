@@ -1,5 +1,5 @@
-// Wire codec (SPEC §5). Expected bytes are assembled by hand from the SPEC's
-// layout tables, never by calling the encoder under test.
+// Wire codec (CONTRACT.md §5). Expected bytes are assembled by hand from the
+// layout tables of PROTOCOL.md, never by calling the encoder under test.
 #include "common/protocol.hpp"
 
 #include "../support/test_support.hpp"
@@ -28,7 +28,7 @@ void append_be(Bytes& out, std::uint64_t value, int width) {
     for (int shift = 8 * (width - 1); shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(value >> shift));
 }
 
-// SPEC §5 request header: type u16 | agency u32 | first u32 | count u16, big-endian.
+// CONTRACT.md §5 request header: type u16 | agency u32 | first u32 | count u16, big-endian.
 Bytes header_bytes(std::uint16_t type, std::uint32_t agency, std::uint32_t first, std::uint16_t count) {
     Bytes out;
     append_be(out, type, 2);
@@ -43,7 +43,7 @@ Bytes operator+(Bytes head, std::string_view tail) {
     return head;
 }
 
-// SPEC §5 bet record: first 64 | last 64 | document 8 | birthdate 8 | number u16,
+// CONTRACT.md §5 bet record: first 64 | last 64 | document 8 | birthdate 8 | number u16,
 // text fields right-padded with 0x20. Fields are copied raw (may be invalid).
 Bytes record_bytes(std::string_view first, std::string_view last, std::string_view document,
                    std::string_view birthdate8, std::uint16_t number) {
@@ -364,7 +364,7 @@ TEST(CommonProtocol, UnknownErrorCodeHasAName) {
 }
 
 TEST(CommonProtocol, ResumeReplyIsHeaderThenDigest) {
-    // type 5 | value = k | u64 digest, big-endian (SPEC §5).
+    // type 5 | value = k | u64 digest, big-endian (CONTRACT.md §5).
     const Bytes reply = encode_resume_reply(0x01020304u, 0x1122334455667788u);
     EXPECT_EQ(reply, (Bytes{0x00, 0x05, 0x01, 0x02, 0x03, 0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88}));
     auto header = decode_reply_header(reply.data());
@@ -564,7 +564,7 @@ TEST(CommonProtocol, RequestTypeNames) {
     EXPECT_STREQ(to_string(RequestType::open), "OPEN");
 }
 
-// ---------------------------------------------------------------- digest (SPEC §5)
+// ---------------------------------------------------------------- digest (CONTRACT.md §5)
 
 namespace {
 
@@ -594,7 +594,7 @@ Bytes records(std::size_t count) {
     return out;
 }
 
-// A source's digest as SPEC §5 defines it: the sum of its bets' hashes.
+// A source's digest as CONTRACT.md §5 defines it: the sum of its bets' hashes.
 Digest digest_of(const std::vector<Bet>& bets) {
     Digest digest = 0;
     for (const Bet& bet : bets) digest += bet_hash(bet);
@@ -687,7 +687,7 @@ TEST(CommonProtocol, DigestTellsDifferentBetsApart) {
     EXPECT_EQ(digest_of({}), 0u);
 }
 
-// ---------------------------------------------------------------- source names (SPEC §5)
+// ---------------------------------------------------------------- source names (CONTRACT.md §5)
 
 TEST(CommonProtocol, SourceNamesOfTheClient) {
     EXPECT_TRUE(is_valid_source_name("agency-3.csv"));

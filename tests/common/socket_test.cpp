@@ -1,4 +1,4 @@
-// close_lingering (SPEC §5 "reply, then close") over real loopback TCP
+// close_lingering (CONTRACT.md §5 "reply, then close") over real loopback TCP
 // connections, where a close with unread input would send a reset.
 #include "common/socket.hpp"
 

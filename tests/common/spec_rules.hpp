@@ -1,4 +1,4 @@
-// SPEC §5 bet and source name rules written out again, independently of
+// CONTRACT.md §5 bet and source name rules written out again, independently of
 // src/common/bet.cpp and protocol.cpp, for the decoder checks of the mutation
 // test and the fuzz target: a decoder that lets a rule slip is caught even if
 // bet_problem or is_valid_source_name has it wrong too.

@@ -1,5 +1,5 @@
 // libFuzzer target for every decoder that reads bytes a peer or a file controls:
-// the wire codec (SPEC §5: requests with OPEN, replies with RESUME), the
+// the wire codec (CONTRACT.md §5: requests with OPEN, replies with RESUME), the
 // handler -> coordinator pipe framing and the CSV store line reader. Each input goes through all of them; a broken
 // invariant prints which one and traps, so libFuzzer keeps the input.
 //

@@ -1,4 +1,4 @@
-// Configuration errors (SPEC §3, exit code 2) and the ECHO probe (SPEC §5).
+// Configuration errors (CONTRACT.md §3, exit code 2) and the ECHO probe (CONTRACT.md §5).
 #include "harness.hpp"
 #include "scenario.hpp"
 
@@ -44,7 +44,7 @@ TEST(Config, ServerRejectsANonNumericPort) {
     EXPECT_FALSE(std::filesystem::exists(dir.file("bets.csv"))) << "a misconfigured server created its store";
 }
 
-// SPEC §3: an unparsable value in the file names the file, line and key.
+// CONTRACT.md §3: an unparsable value in the file names the file, line and key.
 TEST(Config, ServerNamesFileLineAndKeyOfABadValue) {
     TempDir dir;
     harness::write_file(dir.file("server.ini"), "[DEFAULT]\n; comment\nSERVER_AGENCIES = many\n");
@@ -68,7 +68,7 @@ TEST(Config, ClientWithoutIdExits2) {
     expect_config_error(client.log_file(), "CLI_ID");
 }
 
-// SPEC §5: the server sends an ECHO frame back byte for byte, several per
+// CONTRACT.md §5: the server sends an ECHO frame back byte for byte, several per
 // connection, whatever the bytes and however the frame is split in writes.
 TEST(Echo, FrameComesBackByteForByte) {
     TempDir dir;

@@ -1,4 +1,4 @@
-// Support for the end-to-end tests of SPEC §5 "What this guarantees": the
+// Support for the end-to-end tests of CONTRACT.md §9 (the guarantees): the
 // agency data the tests generate, the real bin/server and bin/client, the one
 // checker of the bet store against the agencies' bets and the clients' logs,
 // a proxy that freezes a connection in the middle of an upload, and a tiny
@@ -22,7 +22,7 @@ namespace guarantees {
 
 using Env = std::map<std::string, std::string>;
 
-// ---- wire sizes (SPEC §5) -------------------------------------------------------
+// ---- wire sizes (CONTRACT.md §5) -------------------------------------------------------
 
 constexpr std::size_t kRequestHeaderSize = 12;
 constexpr std::size_t kReplyHeaderSize = 6;

@@ -1,7 +1,7 @@
-// End-to-end tests of SPEC §5 "What this guarantees", with the real
+// End-to-end tests of CONTRACT.md §9 (the guarantees), with the real
 // bin/server and bin/client: every bet a client logs as `apuesta_enviada` is
 // in the store exactly once, and the store holds nothing else, through each
-// of the cases the SPEC lists (reconnects, server SIGKILL and restart, client
+// of the cases CONTRACT.md lists (reconnects, server SIGKILL and restart, client
 // SIGKILL and re-run, another batch.maxAmount, appended rows, two clients with
 // one CLI_ID, single bets), a changed file is refused, a full disk loses
 // nothing, and a SIGTERM in the middle of a big draw is served in time.
@@ -469,7 +469,7 @@ BigStore write_big_store(const std::string& path, std::uint32_t agencies, std::s
 
 // 10. SIGTERM while the draw reads a store of 10M bets: the server exits 0
 // within 2 s of the signal, with its close lines; started again, it runs the
-// whole draw. Why 10M, as SPEC §6 says: the store (~440 MB, ~2.5 s to write)
+// whole draw. Why 10M, as CONTRACT.md §6 says: the store (~440 MB, ~2.5 s to write)
 // is hundreds of 1 MiB draw slices, and its draw takes about 2 s here, so it
 // is surely still running when the signal comes; a draw that does not stop
 // between slices then shows both as a `sorteo` line before the stop and as
@@ -478,7 +478,7 @@ TEST_F(Guarantee, SigtermDuringABigDrawExitsWithinTwoSecondsAndTheDrawRunsAgain)
     constexpr std::uint32_t kAgencies = 5;
     const std::string store = file("bets.csv");
     const RemovedAtEnd remove_store{store};
-    const BigStore built = write_big_store(store, kAgencies, 10000); // 10M bets, as SPEC §6 says
+    const BigStore built = write_big_store(store, kAgencies, 10000); // 10M bets, as CONTRACT.md §6 says
     ASSERT_EQ(built.bets, 10000000u);
 
     Server server;
@@ -492,7 +492,7 @@ TEST_F(Guarantee, SigtermDuringABigDrawExitsWithinTwoSecondsAndTheDrawRunsAgain)
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - signalled);
     RecordProperty("sigterm_to_exit_ms", static_cast<int>(took.count()));
     EXPECT_EQ(code, 0);
-    EXPECT_LT(took.count(), 2000) << "SPEC §6: exit within 2 seconds of SIGTERM, also in the middle of a draw";
+    EXPECT_LT(took.count(), 2000) << "CONTRACT.md §6: exit within 2 seconds of SIGTERM, also in the middle of a draw";
 
     const auto lines = harness::parse_log(server.log);
     EXPECT_TRUE(harness::with_action(lines, "sorteo").empty()) << "the draw was not running when the signal came";

@@ -44,7 +44,7 @@ bool is_program_variable(const std::string& name) {
     return false;
 }
 
-// Detail keys the course's parser takes for its own (SPEC §4).
+// Detail keys the course's parser takes for its own (CONTRACT.md §4).
 bool is_reserved_key(const std::string& key) { return key == "action" || key == "result" || key == "source"; }
 
 } // namespace
@@ -325,7 +325,7 @@ std::optional<ActionLine> parse_action_line(const std::string& text) {
 }
 
 std::vector<ActionLine> parse_log(const std::string& path) {
-    // SPEC §4: "YYYY-MM-DD HH:MM:SS LEVEL    action: ..." (level padded to 8).
+    // CONTRACT.md §4: "YYYY-MM-DD HH:MM:SS LEVEL    action: ..." (level padded to 8).
     static const std::regex kPrefix(
         R"(^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} (DEBUG   |INFO    |WARNING |ERROR   |CRITICAL) action: )");
     std::vector<ActionLine> parsed;

@@ -95,7 +95,7 @@ void write_file(const std::string& path, const std::string& content);
 // A log line with `action:`: split on " | "; the first part ends with
 // `action: X`, the second is `result: success|fail|in_progress`, every other
 // part is `key: value` whose key is none of the parser's reserved ones
-// (`action`, `result`, `source`: SPEC §4 logs a protocol source as `fuente`).
+// (`action`, `result`, `source`: CONTRACT.md §4 logs a protocol source as `fuente`).
 struct ActionLine {
     std::size_t line_number = 0; // 1-based position in the log file
     std::string raw;

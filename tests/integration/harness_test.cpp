@@ -31,7 +31,7 @@ TEST(Harness, RejectsMalformedActionLines) {
     for (const char* text : bad) EXPECT_FALSE(parse_action_line(text)) << text;
 }
 
-// SPEC §4: the parser keeps `action`, `result` and `source` for itself; a
+// CONTRACT.md §4: the parser keeps `action`, `result` and `source` for itself; a
 // protocol source is logged as `fuente`.
 TEST(Harness, AcceptsFuenteAndRejectsReservedDetailKeys) {
     const auto line = parse_action_line(

@@ -1,4 +1,4 @@
-// Hostile input against the real bin/server (SPEC §5 wire protocol, §6
+// Hostile input against the real bin/server (CONTRACT.md §5 wire protocol, §6
 // server): malformed frames and OPENs, BETS before OPEN, truncated frames,
 // invalid bets, wrong agencies, position gaps and duplicates, fencing, bets
 // after the draw, random garbage, silent clients, too many connections,
@@ -53,9 +53,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr Millis kIo{10000};     // any reply, EOF or log line we wait for
 constexpr Millis kSilence{200};  // "no reply arrives": the only timed wait
-constexpr Millis kShutdown{2000}; // SPEC §6: exit within 2 s of SIGTERM
+constexpr Millis kShutdown{2000}; // CONTRACT.md §6: exit within 2 s of SIGTERM
 
-// Field offsets inside a 146-byte bet record (SPEC §5).
+// Field offsets inside a 146-byte bet record (CONTRACT.md §5).
 constexpr std::size_t kFirstName = 0;
 constexpr std::size_t kLastName = 64;
 constexpr std::size_t kDocument = 128;
@@ -146,7 +146,7 @@ std::vector<Bet> join(std::vector<Bet> first, const Lists&... rest) {
     return first;
 }
 
-// SPEC §5: the digest of a list of bets, from the product's hash of one record.
+// CONTRACT.md §5: the digest of a list of bets, from the product's hash of one record.
 wire::Digest digest_of(const std::vector<Bet>& bets) {
     wire::Digest digest = 0;
     for (const Bet& bet : bets) digest += wire::bet_hash(bet);
@@ -472,11 +472,11 @@ protected:
         return sent;
     }
 
-    // After SIGTERM at `sent`: exit code 0 within SPEC §6's 2 s, last line `exit | success`.
+    // After SIGTERM at `sent`: exit code 0 within CONTRACT.md §6's 2 s, last line `exit | success`.
     void expect_graceful_exit(Clock::time_point sent) {
         const int code = server_.process.wait_exit(Millis(10000));
         EXPECT_EQ(code, 0) << "server exit code after SIGTERM";
-        EXPECT_LT(ms_since(sent), kShutdown.count()) << "SPEC §6: exit within 2 s of SIGTERM";
+        EXPECT_LT(ms_since(sent), kShutdown.count()) << "CONTRACT.md §6: exit within 2 s of SIGTERM";
         const auto lines = harness::parse_log(server_.log);
         ASSERT_FALSE(lines.empty());
         EXPECT_EQ(lines.back().action, "exit") << lines.back().raw;
@@ -545,7 +545,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Malformed{"done_count_1", header(2, 1, 0, 1)},
                       Malformed{"winners_first_1", header(3, 1, 1, 0)},
                       Malformed{"winners_count_1", header(3, 1, 0, 1)},
-                      // SPEC §5 OPEN: first 0, a name of 1 to 64 bytes of [A-Za-z0-9._-].
+                      // CONTRACT.md §5 OPEN: first 0, a name of 1 to 64 bytes of [A-Za-z0-9._-].
                       Malformed{"open_count_0", header(5, 1, 0, 0)},
                       Malformed{"open_count_65", open_frame(1, std::string(65, 'a'))},
                       Malformed{"open_first_1", open_frame(1, kSource, 1)},
@@ -557,7 +557,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Malformed{"open_name_with_newline", open_frame(1, "agency-1.csv\n")}),
     [](const ::testing::TestParamInfo<Malformed>& info) { return std::string(info.param.name); });
 
-// SPEC §5: a connection must OPEN a source before any BETS. The ERROR 1 must
+// CONTRACT.md §5: a connection must OPEN a source before any BETS. The ERROR 1 must
 // reach the client even with more of its frames still unread on the
 // server's side: the server lingers (reads and discards them) before closing,
 // so the kernel sends a FIN, not a reset that could destroy the ERROR.
@@ -753,7 +753,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<InvalidBet>& info) { return std::string(info.param.name); });
 
 // A frame that straddles the stored count with an invalid bet in its
-// already-stored part is refused whole too (SPEC §5: all-or-nothing).
+// already-stored part is refused whole too (CONTRACT.md §5: all-or-nothing).
 TEST_F(Hostile, InvalidBetInTheStoredPartOfAStraddlingFrameRefusesItAll) {
     ASSERT_NO_FATAL_FAILURE(start(1));
     const auto bets = make_bets(1, 0, 4);
@@ -959,7 +959,7 @@ TEST_F(Hostile, SameSourceFromTwoConnectionsAtOnceIsStoredOnce) {
 
 // ---- DONE and the draw: ERROR 5 for new bets after it ----------------------------------------
 
-// SPEC §5: until the draw an agency may still store bets, also after its DONE.
+// CONTRACT.md §5: until the draw an agency may still store bets, also after its DONE.
 TEST_F(Hostile, BetsAfterDoneButBeforeTheDrawAreStored) {
     ASSERT_NO_FATAL_FAILURE(start(2));
     const auto first = make_bets(1, 0, 3), more = make_bets(1, 3, 2);

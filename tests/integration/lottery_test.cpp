@@ -66,7 +66,7 @@ TEST(Lottery, AgenciesWithoutBets) {
     ASSERT_NO_FATAL_FAILURE(scenario::run_lottery(dir, agencies));
 }
 
-// SPEC §7: connect with retries, the server may start later.
+// CONTRACT.md §7: connect with retries, the server may start later.
 TEST(Lottery, ClientStartedBeforeServer) {
     TempDir dir;
     const std::uint16_t port = harness::free_port();
@@ -134,7 +134,7 @@ TEST(Lottery, SingleBetFromTheEnvironment) {
     EXPECT_EQ(consulta[0].get("cant_ganadores"), "1");
 }
 
-// SPEC §7: an invalid row is reported with its line number and skipped; the
+// CONTRACT.md §7: an invalid row is reported with its line number and skipped; the
 // rest is sent.
 TEST(Lottery, InvalidRowIsSkipped) {
     TempDir dir;
@@ -158,7 +158,7 @@ TEST(Lottery, InvalidRowIsSkipped) {
     EXPECT_EQ(skip[0].get("linea"), "3") << skip[0].raw;
 }
 
-// SPEC §5: positions in a source make a second run harmless: its OPEN
+// CONTRACT.md §5: positions in a source make a second run harmless: its OPEN
 // learns that every bet is stored, it sends none and goes on to its winners.
 TEST(Lottery, RerunAfterTheDrawStoresNothingNew) {
     TempDir dir;

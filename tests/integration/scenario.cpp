@@ -46,7 +46,7 @@ bool valid_name(const std::string& name) {
     return std::none_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
-// The row's bet, or nothing when a client must skip it (SPEC §5 bet record).
+// The row's bet, or nothing when a client must skip it (CONTRACT.md §5 bet record).
 std::optional<Bet> bet_from(unsigned agency, const std::vector<std::string>& f) {
     if (f.size() != 5) return std::nullopt;
     if (!valid_name(f[0]) || !valid_name(f[1])) return std::nullopt;

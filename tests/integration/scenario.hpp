@@ -17,7 +17,7 @@
 
 namespace scenario {
 
-// SPEC §5: 12-byte header + 146-byte bets in at most 8192 bytes.
+// CONTRACT.md §5: 12-byte header + 146-byte bets in at most 8192 bytes.
 constexpr std::size_t kMaxBetsPerFrame = (8192 - 12) / 146;
 // Must be kMaxBetsPerFrame: config/client.ini's batch.maxAmount and the default.
 constexpr std::size_t kBatchSize = kMaxBetsPerFrame;
@@ -59,14 +59,14 @@ struct Bet {
 };
 std::ostream& operator<<(std::ostream& out, const Bet& bet);
 
-// The source name a client gives a data file (SPEC §5 OPEN): the base name,
+// The source name a client gives a data file (CONTRACT.md §5 OPEN): the base name,
 // every byte outside [A-Za-z0-9._-] replaced by '_', the last 64 kept.
 std::string source_name_for(const std::string& csv);
 // The source of a single bet from the environment: env-<DOCUMENTO>-<NUMERO>.
 std::string single_bet_source(const std::string& document, int number);
 
 // One agency's input and what it must lead to, computed from its CSV file
-// with the test's own validation rules (SPEC §5, §7).
+// with the test's own validation rules (CONTRACT.md §5, §7).
 struct Agency {
     unsigned id = 0;
     std::string csv;                    // the file the client reads

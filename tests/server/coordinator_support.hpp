@@ -47,7 +47,7 @@ inline std::string store_lines(const std::vector<Bet>& bets) {
     return lines;
 }
 
-// SPEC §5's digest, from the records themselves: the sum of their FNV-1a hashes.
+// CONTRACT.md §5's digest, from the records themselves: the sum of their FNV-1a hashes.
 inline wire::Digest digest_of(const std::vector<Bet>& bets) {
     wire::Digest digest = 0;
     std::uint8_t record[wire::kBetSize];

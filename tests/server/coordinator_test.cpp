@@ -1,4 +1,4 @@
-// Coordinator rules (SPEC §5 semantics, §6): sources opened by (agency, name)
+// Coordinator rules (CONTRACT.md §5 semantics, §6): sources opened by (agency, name)
 // and answered with RESUME, positions instead of batch numbers, fencing by
 // connection, DONE, the sliced draw, the per-agency WINNERS reply and ERROR 7
 // with nothing stored, over a real BetStore in a temp directory.

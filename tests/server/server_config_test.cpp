@@ -1,4 +1,4 @@
-// Server settings (SPEC §3): defaults, [DEFAULT] of server.ini, environment
+// Server settings (CONTRACT.md §3): defaults, [DEFAULT] of server.ini, environment
 // overrides, and errors that name the file, line and key.
 #include "server/server_config.hpp"
 

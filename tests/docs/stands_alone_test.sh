@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Test that the repository stands alone: no file names the course's notes,
+# which live outside it (a parent directory named "shared", the brief's
+# "SPEC"). Comments cite docs/CONTRACT.md instead. Run by `make doc-check`.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+
+# The files a clone holds (git's list when there is one), minus this test and
+# protocol_doc_test.cpp, which name the patterns to look for them.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    mapfile -t files < <(git ls-files)
+else
+    mapfile -t files < <(find . -type f -not -path './.git/*' -not -path './build/*' -not -path './bin/*' \
+                         -not -path './.bench/*' | sed 's|^\./||')
+fi
+checked=()
+for file in "${files[@]}"; do
+    case $file in tests/docs/stands_alone_test.sh | tests/common/protocol_doc_test.cpp) continue ;; esac
+    [[ -f $file ]] && checked+=("$file")
+done
+(( ${#checked[@]} > 0 )) || { echo "FAIL: no file to check"; exit 1; }
+if hits=$(grep -I -n -w -F -e 'SPEC' -e '../shared' -- "${checked[@]}"); then
+    echo "FAIL: these lines name the course's notes outside the repository (cite docs/CONTRACT.md):"
+    echo "$hits"
+    exit 1
+fi
+echo "stands-alone test: ${#checked[@]} files name nothing outside the repository"
