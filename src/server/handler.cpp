@@ -156,7 +156,8 @@ Handler::Next Handler::on_open(const wire::RequestHeader& header, const std::vec
 Handler::Next Handler::on_bets(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload) {
     if (!source_) {
         log_action(LogLevel::warning, "apuesta_recibida", Outcome::fail,
-                   {{"cantidad", header.count}, {"agencia", header.agency}, {"error", "BETS before OPEN"}});
+                   {{"peer", setup_.peer}, {"cantidad", header.count}, {"agencia", header.agency},
+                    {"error", "BETS before OPEN"}});
         return send_and_close(ErrorCode::malformed_frame);
     }
     BetsRound round;

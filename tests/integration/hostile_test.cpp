@@ -568,9 +568,9 @@ TEST_F(Hostile, BetsBeforeOpenGetError1AndALingeringClose) {
     Conn conn(port());
     ASSERT_TRUE(conn.send(pipelined));
     EXPECT_TRUE(error_then_closed(conn, ErrorCode::malformed_frame)) << "BETS before OPEN, four more frames behind it";
-    EXPECT_TRUE(harness::wait_for_line(server_.log,
-                                       std::regex(R"(WARNING +action: apuesta_recibida \| result: fail \|.*BETS before OPEN)"),
-                                       kIo, &server_.process))
+    const std::regex refused(R"(WARNING +action: apuesta_recibida \| result: fail \| peer: 127\.0\.0\.1:[0-9]+ \|)"
+                             R"(.*BETS before OPEN)");
+    EXPECT_TRUE(harness::wait_for_line(server_.log, refused, kIo, &server_.process))
         << server_log();
     ASSERT_NO_FATAL_FAILURE(expect_unharmed("BETS before OPEN"));
     EXPECT_EQ(store_lines(), 0u) << "BETS before OPEN stored something";
