@@ -22,8 +22,9 @@
 //     OPENs of a thread sent, then their RESUMEs read: RESUME 0 required, a
 //     fresh store); then the clock starts and a few
 //     threads (one per core, 2..K), each with an epoll loop over its slice
-//     of connections, drive every connection one request at a time: its
-//     BETS frames (each ACKed with its own count), DONE (ACK), WINNERS.
+//     of connections, drive every connection as bin/client does: its BETS
+//     frames with up to 4 unACKed (config/client.ini's batch.window), each
+//     ACKed with its own count, in order; then DONE (ACK), then WINNERS.
 //     Prints `load | agencies: K | bets: N | seconds: S | setup_seconds: U |
 //     winners: W` (S: from the start to the last WINNERS reply, so the draw
 //     is in it; U: reading the files and opening the connections, before the
@@ -64,6 +65,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kBatchSize = wire::kMaxBetsPerFrame; // config/client.ini's batch.maxAmount
+constexpr std::size_t kWindow = 4;                         // config/client.ini's batch.window
 constexpr int kReplyTimeoutMs = 300000;                    // WINNERS waits for every agency's DONE
 
 int fail(const std::string& why) {
@@ -177,6 +179,7 @@ struct Connection {
     Fd socket;
     std::vector<wire::Bytes> frames; // every BETS frame, encoded before the clock starts
     std::vector<std::size_t> counts; // bets in each
+    std::size_t sent = 0;            // frames sent so far
     std::size_t acked = 0;           // frames ACKed so far
     Awaiting awaiting = Awaiting::bets;
     std::string source_name;
@@ -235,17 +238,20 @@ std::string prepare(Connection& c, const std::string& path, const Endpoint& endp
     return send_open(c, endpoint, source->name());
 }
 
-// Sends what `c` is to wait for next: its next BETS frame, DONE or WINNERS.
-// One request is in flight at a time, so the socket's send buffer is empty
-// and the write does not wait.
-std::string send_next(Connection& c) {
-    wire::Bytes request;
-    const wire::Bytes* bytes = &request;
-    if (c.awaiting == Awaiting::bets) bytes = &c.frames[c.acked];
-    else if (c.awaiting == Awaiting::done) request = wire::encode_request(wire::RequestType::done, c.agency);
-    else request = wire::encode_request(wire::RequestType::winners, c.agency);
-    const IoStatus status = write_all_watching(c.socket.get(), bytes->data(), bytes->size(), -1, kReplyTimeoutMs);
+std::string send_bytes(Connection& c, const wire::Bytes& bytes) {
+    const IoStatus status = write_all_watching(c.socket.get(), bytes.data(), bytes.size(), -1, kReplyTimeoutMs);
     return status == IoStatus::ok ? "" : agency_text(c) + "write: " + to_string(status);
+}
+
+// Sends what `c` may send now: BETS frames until kWindow are unACKed, or,
+// once every frame is ACKed, DONE, then WINNERS.
+std::string send_next(Connection& c) {
+    if (c.awaiting == Awaiting::done) return send_bytes(c, wire::encode_request(wire::RequestType::done, c.agency));
+    if (c.awaiting == Awaiting::winners)
+        return send_bytes(c, wire::encode_request(wire::RequestType::winners, c.agency));
+    for (; c.sent < c.frames.size() && c.sent - c.acked < kWindow; ++c.sent)
+        if (auto why = send_bytes(c, c.frames[c.sent]); !why.empty()) return why;
+    return "";
 }
 
 // Reads the reply epoll said is arriving (the rest of it, if it comes in
