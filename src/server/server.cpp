@@ -69,13 +69,11 @@ int Server::run() {
     return 0;
 }
 
+// What can refuse the start without touching the store comes first: a
+// server that cannot listen (its port taken, say by another instance on the
+// same store) leaves no new store or journal behind.
 bool Server::start() {
     std::string error;
-    coordinator_ = Coordinator::open({config_.agencies, config_.bets_file, config_.fsync}, error);
-    if (!coordinator_) {
-        log_action(LogLevel::critical, "open_store", Outcome::fail, {{"file", config_.bets_file}, {"error", error}});
-        return false;
-    }
     if (!raise_open_file_limit()) return false;
     Fd listener = listen_tcp(config_.ip, config_.port, config_.listen_backlog, error);
     if (!listener) {
@@ -84,6 +82,11 @@ bool Server::start() {
         return false;
     }
     listen_port_ = local_port(listener.get());
+    coordinator_ = Coordinator::open({config_.agencies, config_.bets_file, config_.fsync}, error);
+    if (!coordinator_) {
+        log_action(LogLevel::critical, "open_store", Outcome::fail, {{"file", config_.bets_file}, {"error", error}});
+        return false;
+    }
     if (!poller_.valid() || !poller_.add(signals_.fd(), EPOLLIN, kSignalToken)) {
         log_action(LogLevel::critical, "epoll", Outcome::fail, {{"error", errno_text("epoll")}});
         return false;

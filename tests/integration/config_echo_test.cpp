@@ -2,6 +2,8 @@
 #include "harness.hpp"
 #include "scenario.hpp"
 
+#include "common/socket.hpp"
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -42,6 +44,27 @@ TEST(Config, ServerRejectsANonNumericPort) {
     expect_config_error(server.log_file(), "SERVER_PORT");
     EXPECT_NE(harness::read_file(server.log_file()).find("abc"), std::string::npos) << "the bad value is not shown";
     EXPECT_FALSE(std::filesystem::exists(dir.file("bets.csv"))) << "a misconfigured server created its store";
+}
+
+// A server that cannot listen refuses to start before it opens its store:
+// neither the store nor its journal is created.
+TEST(Config, ServerWhosePortIsTakenCreatesNoStore) {
+    TempDir dir;
+    std::string error;
+    const Fd taken = listen_tcp("127.0.0.1", 0, 1, error);
+    ASSERT_TRUE(taken) << error;
+    const std::string port = std::to_string(local_port(taken.get()));
+    harness::Process server = harness::Process::spawn(
+        scenario::server_binary(), {"--config", "config/server.ini"},
+        {{"SERVER_PORT", port}, {"SERVER_IP", "127.0.0.1"}, {"SERVER_BETS_FILE", dir.file("bets.csv")}},
+        dir.file("server.log"));
+    EXPECT_EQ(server.wait_exit(), 1);
+    const auto refused = with_action(harness::parse_log(server.log_file()), "listen", "fail");
+    ASSERT_EQ(refused.size(), 1u) << "listen | result: fail lines; log:\n" << harness::read_file(server.log_file());
+    EXPECT_EQ(refused[0].get("port"), port) << refused[0].raw;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("bets.csv"))) << "a server that could not listen created its store";
+    EXPECT_FALSE(std::filesystem::exists(dir.file("bets.csv.journal")))
+        << "a server that could not listen created its journal";
 }
 
 // CONTRACT.md §3: an unparsable value in the file names the file, line and key.
