@@ -55,14 +55,14 @@ all build: $(BIN)/server $(BIN)/client
 # A static glibc warns at link time that getaddrinfo needs the NSS libraries
 # at run time. Host lookups use the "files" and "dns" sources, which are part
 # of libc itself since glibc 2.34 (they work in the FROM-scratch images), so
-# that one warning, and the "in function" line the linker puts before it, are
-# left out of the output; any other message is shown whole.
+# that one warning is left out of the output. The linker's "in function"
+# line, the context of the messages after it, is shown before the first of
+# them that is not that warning; any other message is shown whole.
 link_product = $(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS) $(PRODUCT_LDFLAGS) 2>$@.ld-messages \
     || { cat $@.ld-messages >&2; rm -f $@.ld-messages; exit 1; }; \
-    awk '/: in function `/ { if (held != "") print held; held = $$0; next } \
-         /Using .getaddrinfo. in statically linked/ { held = ""; next } \
-         { if (held != "") print held; held = ""; print } \
-         END { if (held != "") print held }' $@.ld-messages >&2; \
+    awk '/: in function `/ { context = $$0; next } \
+         /Using .getaddrinfo. in statically linked/ { next } \
+         { if (context != "") print context; context = ""; print }' $@.ld-messages >&2; \
     rm -f $@.ld-messages
 
 $(BIN)/server: $(call obj,src/server/main.cpp $(SERVER_SRC) $(COMMON_SRC))

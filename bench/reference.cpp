@@ -244,7 +244,10 @@ std::string send_bytes(Connection& c, const wire::Bytes& bytes) {
 }
 
 // Sends what `c` may send now: BETS frames until kWindow are unACKed, or,
-// once every frame is ACKed, DONE, then WINNERS.
+// once every frame is ACKed, DONE, then WINNERS. A write may wait for the
+// server to read (and hold up this thread's other connections meanwhile),
+// but cannot wait forever: the server reads a connection's frames while
+// its few small replies wait for us, and they fit in its socket buffer.
 std::string send_next(Connection& c) {
     if (c.awaiting == Awaiting::done) return send_bytes(c, wire::encode_request(wire::RequestType::done, c.agency));
     if (c.awaiting == Awaiting::winners)
@@ -255,7 +258,8 @@ std::string send_next(Connection& c) {
 }
 
 // Reads the reply epoll said is arriving (the rest of it, if it comes in
-// pieces, is waited for), checks it, and sends the next request.
+// pieces, is waited for), checks it, and sends what may go next: one more
+// BETS frame, or DONE, or WINNERS.
 std::string on_reply(Connection& c, SliceResult& result) {
     std::uint8_t head[wire::kReplyHeaderSize];
     if (auto status = read_all_watching(c.socket.get(), head, sizeof head, -1, kReplyTimeoutMs); status != IoStatus::ok)

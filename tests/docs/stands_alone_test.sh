@@ -9,10 +9,10 @@ cd "$root"
 # The files a clone holds (git's list when there is one), minus this test and
 # protocol_doc_test.cpp, which name the patterns to look for them.
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    mapfile -t files < <(git ls-files)
+    mapfile -d '' -t files < <(git ls-files -z)
 else
-    mapfile -t files < <(find . -type f -not -path './.git/*' -not -path './build/*' -not -path './bin/*' \
-                         -not -path './.bench/*' | sed 's|^\./||')
+    mapfile -d '' -t files < <(find . -type f -not -path './.git/*' -not -path './build/*' -not -path './bin/*' \
+                               -not -path './.bench/*' -printf '%P\0')
 fi
 checked=()
 for file in "${files[@]}"; do
@@ -20,9 +20,13 @@ for file in "${files[@]}"; do
     [[ -f $file ]] && checked+=("$file")
 done
 (( ${#checked[@]} > 0 )) || { echo "FAIL: no file to check"; exit 1; }
-if hits=$(grep -I -n -w -F -e 'SPEC' -e '../shared' -- "${checked[@]}"); then
+# grep: 0 = found (fail), 1 = nothing found (pass), anything else = an error.
+status=0
+hits=$(grep -I -n -w -F -e 'SPEC' -e '../shared' -- "${checked[@]}") || status=$?
+if (( status == 0 )); then
     echo "FAIL: these lines name the course's notes outside the repository (cite docs/CONTRACT.md):"
     echo "$hits"
     exit 1
 fi
+(( status == 1 )) || { echo "FAIL: grep could not read the files (exit $status)"; exit 1; }
 echo "stands-alone test: ${#checked[@]} files name nothing outside the repository"

@@ -851,9 +851,10 @@ TEST_F(Recovery, StoreWithoutJournalSurvivesTwoRestarts) {
 
 namespace {
 
-// bin/server on <dir>/bets.csv, which it must refuse: exit 1 without
-// listening, the store and its journal untouched, and one CRITICAL
-// `open_store | result: fail` line, returned.
+// bin/server on <dir>/bets.csv, which it must refuse: exit 1 without ever
+// announcing a `listen` (the port is bound before the store is opened, but
+// nothing is accepted), the store and its journal untouched, and one
+// CRITICAL `open_store | result: fail` line, returned.
 std::optional<ActionLine> expect_refused_start(const TempDir& dir, const std::string& log_name) {
     const std::string store = dir.file("bets.csv"), journal = store + ".journal";
     const std::string store_before = harness::read_file(store), journal_before = harness::read_file(journal);
@@ -865,7 +866,7 @@ std::optional<ActionLine> expect_refused_start(const TempDir& dir, const std::st
     EXPECT_EQ(harness::read_file(store), store_before) << "the refused store was changed";
     EXPECT_EQ(harness::read_file(journal), journal_before) << "the refused journal was changed";
     const auto lines = harness::parse_log(server.log_file());
-    EXPECT_TRUE(with_action(lines, "listen").empty()) << "a server that refused its store listened";
+    EXPECT_TRUE(with_action(lines, "listen").empty()) << "a server that refused its store announced a listen";
     if (!lines.empty()) {
         EXPECT_EQ(lines.back().action, "exit") << lines.back().raw;
         EXPECT_EQ(lines.back().result, "fail") << lines.back().raw;
