@@ -83,6 +83,13 @@ commas() { awk -v n="$1" 'BEGIN { if (n !~ /^[0-9.]+$/) { print n; exit } s = sp
 divide() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf f "\n", a / b }'; }
 at_most() { awk -v v="$1" -v t="$2" 'BEGIN { print (v != "n/a" && v + 0 <= t + 0 ? "met" : "missed") }'; }
 load_average() { cut -d ' ' -f 1-3 /proc/loadavg; }
+# children_cpu: user + system seconds of every child this shell has waited
+# for so far, with what they had waited for in turn (cutime + cstime of
+# /proc/<this shell>/stat): a server's share holds its coordinator, its
+# acceptor and every handler, each reaped by its parent. Clock ticks, so
+# 10 ms steps.
+clock_ticks=$(getconf CLK_TCK)
+children_cpu() { awk -v hz="$clock_ticks" '{ printf "%.2f\n", ($16 + $17) / hz }' "/proc/$$/stat"; }
 # TcpExt ListenOverflows of this network namespace: SYNs dropped because an
 # accept queue (listen backlog) was full. Each drop costs that client a 1 s
 # SYN retransmission. Counts every listener of the namespace, not only ours.
@@ -128,13 +135,15 @@ start_server() {
 }
 
 # stop_server <log>: SIGTERM, wait (bounded), then read the draw and exit lines.
-# Sets draw_ms, draw_bets_seen, draw_winners, rss_kb, handler_rss_kb. Fails
-# when the server did not exit cleanly (status 0) or did not draw.
+# Sets draw_ms, draw_bets_seen, draw_winners, rss_kb, handler_rss_kb and
+# cpu_at_stop (children_cpu once the server is reaped). Fails when the
+# server did not exit cleanly (status 0) or did not draw.
 stop_server() {
     local log=$1 line
     if ! kill -0 "$server_pid" 2>/dev/null; then echo "bench: the server died during the run ($log)" >&2; return 1; fi
     kill -TERM "$server_pid"
     wait_for 10 "$server_wait_pid"
+    cpu_at_stop=$(children_cpu)
     (( wait_failures == 0 )) || { echo "bench: the server did not exit with status 0 ($log)" >&2; return 1; }
     line=$(grep -a 'action: sorteo | result: success' "$log" | tail -n 1) || true
     [[ -n $line ]] || { echo "bench: no successful draw in $log" >&2; grep -a 'result: fail' "$log" | head -n 5 >&2; return 1; }
@@ -188,16 +197,19 @@ open_gate() { # <count>
 # bin/client processes (started at once, see gate_clients) or as one
 # `bench_reference load` holding K connections. Wall time: from the start of
 # the clients (or of the load generator) to the moment the last one has
-# exited (after its WINNERS, so the draw is inside). Sets wall, gate_s,
-# overflows and what stop_server sets; leaves the store for the check.
+# exited (after its WINNERS, so the draw is inside). Sets wall, cpu (see
+# children_cpu: the server's processes, the clients or the load generator,
+# and a few ms of this function's own small commands), gate_s, overflows and what
+# stop_server sets; leaves the store for the check.
 product_run() {
     local run_dir=$1 driver=$2 fsync=$3
     shift 3
-    local files=("$@") count=$# wrapper=() t0 overflows_before
+    local files=("$@") count=$# wrapper=() t0 overflows_before cpu_before
     rm -rf "$run_dir"
     mkdir -p "$run_dir"
     [[ -n ${strace_to:-} ]] && wrapper=(strace -f -c -S calls -o "$strace_to")
     start_server "$run_dir/server.log" "$count" "$run_dir/bets.csv" "$fsync" "${wrapper[@]}" || return 1
+    cpu_before=$(children_cpu) # the server is counted whole when it is reaped, its start included
     gate_s=""
     overflows_before=$(listen_overflows)
     if [[ $driver == clients ]]; then
@@ -228,22 +240,25 @@ product_run() {
         stop_server "$run_dir/server.log" >/dev/null 2>&1 || true
         return 1
     fi
-    stop_server "$run_dir/server.log"
+    stop_server "$run_dir/server.log" || return 1
+    cpu=$(elapsed "$cpu_before" "$cpu_at_stop")
 }
 
 # reference_run <run dir> <file>...: `bench_reference essential` over the same
 # files, timed like product_run (process start to exit). Leaves its store in
-# <run dir>/bets.csv; sets wall.
+# <run dir>/bets.csv; sets wall and cpu.
 reference_run() {
     local run_dir=$1
     shift
     rm -rf "$run_dir"
     mkdir -p "$run_dir"
-    local t0
+    local t0 cpu_before
+    cpu_before=$(children_cpu)
     t0=$EPOCHREALTIME
     "$bin/bench_reference" essential "$run_dir/bets.csv" "$run_dir/bets.log" "$@" >"$run_dir/reference.out" 2>&1 &
     track $!
     wait_for "$run_timeout" $!
+    cpu=$(elapsed "$cpu_before" "$(children_cpu)")
     wall=$(elapsed "$t0" "$wait_end")
     if (( wait_failures > 0 )) || ! grep -q '^reference | mode: essential' "$run_dir/reference.out"; then
         echo "bench: bench_reference essential failed ($run_dir):" >&2
@@ -275,7 +290,7 @@ same_bets() {
 # ---------------------------------------------------------------- results
 # One entry per scenario that ran, keyed by its name.
 declare -A res_driver=() res_agencies=() res_bets=() res_prod=() res_ref=() res_rate=() \
-    res_ratio=() res_rss=() res_hrss=() res_check=() res_target=()
+    res_ratio=() res_cpu_ratio=() res_rss=() res_hrss=() res_check=() res_target=()
 ran=() # scenario names in the order they ran
 
 # compare <driver> <fsync> <file>...: BENCH_RUNS runs of the reference and of
@@ -285,13 +300,13 @@ ran=() # scenario names in the order they ran
 compare() {
     local driver=$1 fsync=$2
     shift 2
-    local logs=$dir/logs/$current i ref_walls=() walls=() rsss=() hrsss=() expected=""
+    local logs=$dir/logs/$current i ref_walls=() walls=() ref_cpus=() cpus=() rsss=() hrsss=() expected=""
     rm -rf "$logs"
     mkdir -p "$logs"
     res_check[$current]="FAILED: a run failed"
     for (( i = 1; i <= runs; i++ )); do
         reference_run "$logs/reference-$i" "$@" || return 1
-        ref_walls+=("$wall")
+        ref_walls+=("$wall") ref_cpus+=("$cpu")
         if [[ -z $expected ]]; then
             sort -S 25% -o "$logs/reference.sorted" "$logs/reference-$i/bets.csv" || return 1
             expected=$(lines_in "$logs/reference.sorted")
@@ -304,9 +319,9 @@ compare() {
             line=$(grep -a '^load | ' "$logs/run-$i/load.out")
             detail=" (of which reading the files and opening the connections $(field setup_seconds <<<"$line") s, the exchange $(field seconds <<<"$line") s)"
         fi
-        printf '  run %d/%d: reference %s s, product %s s%s, peak RSS coordinator %s KiB, largest handler %s KiB, listen overflows %s\n' \
-            "$i" "$runs" "${ref_walls[-1]}" "$wall" "$detail" "$rss_kb" "$handler_rss_kb" "$overflows"
-        walls+=("$wall") rsss+=("$rss_kb") hrsss+=("$handler_rss_kb")
+        printf '  run %d/%d: reference %s s, product %s s%s, CPU reference %s s, product %s s, peak RSS coordinator %s KiB, largest handler %s KiB, listen overflows %s\n' \
+            "$i" "$runs" "${ref_walls[-1]}" "$wall" "$detail" "${ref_cpus[-1]}" "$cpu" "$rss_kb" "$handler_rss_kb" "$overflows"
+        walls+=("$wall") cpus+=("$cpu") rsss+=("$rss_kb") hrsss+=("$handler_rss_kb")
         same_bets "$logs/run-$i/bets.csv" "$logs/reference.sorted" || { res_check[$current]=$check_text; return 1; }
         if [[ $draw_bets_seen != "$expected" ]]; then
             res_check[$current]="FAILED: the draw saw $draw_bets_seen bets, the reference stored $expected"
@@ -317,6 +332,7 @@ compare() {
     rm -f "$logs/reference.sorted"
     record "$driver" $# "$expected" "$(printf '%s\n' "${walls[@]}" | median)" "$(printf '%s\n' "${ref_walls[@]}" | median)" \
         "$(printf '%s\n' "${rsss[@]}" | maximum)" "$(printf '%s\n' "${hrsss[@]}" | maximum)"
+    res_cpu_ratio[$current]=$(divide "$(printf '%s\n' "${cpus[@]}" | median)" "$(printf '%s\n' "${ref_cpus[@]}" | median)")
 }
 
 # record <driver> <agencies> <bets> <product s> <reference s> <rss> <handler rss>
@@ -406,18 +422,19 @@ draw_store() {
 row_fields() { # <scenario>: the row's cells, one per line
     local s=$1
     printf '%s\n' "$s" "${res_driver[$s]:-}" "${res_agencies[$s]:-}" "$(commas "${res_bets[$s]:-0}")" "${res_prod[$s]:-}" \
-        "${res_ref[$s]:-}" "$(commas "${res_rate[$s]:-0}")" "${res_ratio[$s]:-}" "${res_rss[$s]:-}" "${res_hrss[$s]:-}" \
+        "${res_ref[$s]:-}" "$(commas "${res_rate[$s]:-0}")" "${res_ratio[$s]:-}" "${res_cpu_ratio[$s]:-n/a}" \
+        "${res_rss[$s]:-}" "${res_hrss[$s]:-}" \
         "${res_check[$s]:-}" "${res_target[$s]:-}"
 }
 print_table() {
-    local format='%-16s %-8s %8s %11s %9s %9s %10s %6s %8s %8s  %-12s %s\n' s cells
+    local format='%-16s %-8s %8s %11s %9s %9s %10s %6s %6s %8s %8s  %-12s %s\n' s cells
     # shellcheck disable=SC2059
-    printf "$format" scenario driver agencies bets product reference bets/s ratio coordRSS handlRSS exactly-once target
+    printf "$format" scenario driver agencies bets product reference bets/s ratio CPU coordRSS handlRSS exactly-once target
     # shellcheck disable=SC2059
-    printf "$format" "" "" "" "" s s product p/r KiB KiB "" ""
+    printf "$format" "" "" "" "" s s product p/r p/r KiB KiB "" ""
     for s in "${ran[@]}"; do
         mapfile -t cells < <(row_fields "$s")
-        if [[ -z ${res_prod[$s]:-} ]]; then cells=("$s" "" "" "" "" "" "" "" "" "" "${res_check[$s]}" ""); fi
+        if [[ -z ${res_prod[$s]:-} ]]; then cells=("$s" "" "" "" "" "" "" "" "" "" "" "${res_check[$s]}" ""); fi
         # shellcheck disable=SC2059
         printf "$format" "${cells[@]}"
     done
@@ -436,8 +453,8 @@ write_results() {
         echo "bets/s against agencies. $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $(nproc) CPUs, $(uname -sr),"
         echo "load average $load_before before and $(load_average) after, median of $runs run(s) per figure."
         echo
-        echo "| scenario | driver | agencies | bets | product (s) | reference (s) | bets/s | product / reference | coordinator RSS (KiB) | largest handler RSS (KiB) | exactly-once | target |"
-        echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|"
+        echo "| scenario | driver | agencies | bets | product (s) | reference (s) | bets/s | product / reference | CPU product / reference | coordinator RSS (KiB) | largest handler RSS (KiB) | exactly-once | target |"
+        echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|"
         for s in "${ran[@]}"; do
             mapfile -t cells < <(row_fields "$s")
             cells[0]="\`$s\`"
@@ -460,6 +477,10 @@ legend() {
 - draw: the server's own \`sorteo ... ms\` over the cached store (+ one bet sent by a client) against
   \`bench_reference draw\` over the same store; page cache warm.
 - ratio: product / reference, both medians; bets/s = bets / the product's median.
+- CPU: user + system seconds of the run's processes (for the product: the server's coordinator, acceptor and
+  handlers, the clients or the load generator; and a few ms of the benchmark's own small commands), product median /
+  reference median, in steps of 10 ms: the work each side did, where the ratio above is the time it took. n/a for
+  the draw.
 - RSS: the server's exit line (getrusage ru_maxrss of the coordinator / the largest reaped handler), max of the runs.
 - exactly-once: every product run's store, sorted, equals the reference's store for the same files, sorted.
 EOF
