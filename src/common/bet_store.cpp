@@ -84,8 +84,6 @@ bool BetStore::truncate(std::uint64_t length) {
     return true;
 }
 
-bool BetStore::sync() { return ::fsync(fd_.get()) == 0; }
-
 bool store_bets(BetStore& store, const std::vector<Bet>& bets) {
     std::string lines;
     for (const Bet& bet : bets) append_store_line(lines, bet);

@@ -33,7 +33,7 @@ public:
     bool append(std::string_view lines);
     // Cuts the store to `length` bytes (crash recovery drops an unvouched tail).
     bool truncate(std::uint64_t length);
-    bool sync(); // fsync
+    int fd() const { return fd_.get(); } // for the commit's Syncer
     void close() { fd_.reset(); }
 
 private:

@@ -194,15 +194,15 @@ bool Coordinator::commit() {
 }
 
 // The bets first, then the journal lines that vouch for them (each durable
-// before the next step with fsync on): a crash in between leaves an
+// before the next step when there is a syncer): a crash in between leaves an
 // unvouched tail that recovery cuts off. A failure rolls both files back.
 bool Coordinator::write_staged() {
     const std::uint64_t store_before = store_.size(), journal_before = journal_.size();
     const char* failed = nullptr; // nothing is staged while !writable_: each request checks first
     if (!store_.append(staged_.lines)) failed = "write";
-    else if (options_.fsync && !staged_.lines.empty() && !store_.sync()) failed = "fsync";
+    else if (!staged_.lines.empty() && !make_durable(store_)) failed = "fsync";
     else if (!journal_.write_staged()) failed = "journal write";
-    else if (options_.fsync && !journal_.sync()) failed = "journal fsync";
+    else if (!make_durable(journal_)) failed = "journal fsync";
     if (!failed) return true;
     journal_.drop_staged();
     log_action(LogLevel::error, "store_bets", Outcome::fail,
@@ -212,6 +212,11 @@ bool Coordinator::write_staged() {
     // while unvouched bets left in the store are cut off by recovery.
     if (roll_back(journal_, journal_before)) roll_back(store_, store_before);
     return false;
+}
+
+template <typename File>
+bool Coordinator::make_durable(File& file) {
+    return options_.syncer == nullptr || options_.syncer->sync(file.fd(), file.path());
 }
 
 // Puts the sources and the done set back as they were at the last commit:

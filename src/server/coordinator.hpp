@@ -8,6 +8,7 @@
 #include "common/bet_store.hpp"
 #include "server/ipc.hpp"
 #include "server/journal.hpp"
+#include "server/syncer.hpp"
 
 #include <cstdint>
 #include <map>
@@ -22,7 +23,10 @@ public:
     struct Options {
         std::uint32_t agencies = 0;
         std::string store_path;
-        bool fsync = false; // fsync store and journal at every commit (the server's default: true)
+        // SERVER_FSYNC: what makes each commit's files durable before its
+        // replies (the server's: fsync_syncer()); nullptr: nothing, an ACKed
+        // bet survives a crash of the server but not of the machine.
+        Syncer* syncer = nullptr;
     };
 
     // Opens the store and its journal and recovers from a crash: the journal
@@ -41,8 +45,9 @@ public:
     std::optional<ipc::Reply> handle(const ipc::Request& request, std::uint64_t connection);
 
     // Group commit: writes every bet and journal line staged since the last
-    // commit, with one write to the store and one to the journal (and one
-    // fsync each with Options::fsync), then the held replies may go out. On
+    // commit, with one write to the store and one to the journal (each made
+    // durable by Options::syncer, when there is one), then the held replies
+    // may go out. On
     // failure nothing staged is kept, in the files or in memory, and each
     // held reply must pass through voided() first. True when nothing was staged.
     bool commit();
@@ -70,6 +75,8 @@ private:
     void remember(ipc::SourceId id);
     bool write_staged();
     void undo_staged();
+    template <typename File>
+    bool make_durable(File& file);
     template <typename File>
     bool roll_back(File& file, std::uint64_t length);
     bool all_done() const;

@@ -169,8 +169,6 @@ bool Journal::write_staged() {
     return false;
 }
 
-bool Journal::sync() { return ::fsync(fd_.get()) == 0; }
-
 bool Journal::truncate(std::uint64_t length) {
     if (::ftruncate(fd_.get(), static_cast<off_t>(length)) != 0) return false;
     size_ = length;

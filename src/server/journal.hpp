@@ -64,7 +64,7 @@ public:
     bool write_staged();
     bool has_staged() const { return !staged_.empty(); }
     void drop_staged() { staged_.clear(); }
-    bool sync(); // fsync
+    int fd() const { return fd_.get(); } // for the commit's Syncer
     std::uint64_t size() const { return size_; }
     // Cuts the journal back to `length` bytes: rolls back lines whose write
     // succeeded but whose decision could not be completed (a failed fsync).

@@ -16,7 +16,7 @@ environment variable of the same name:
   SERVER_PORT (12345; 0 = any free port)  SERVER_IP (0.0.0.0)
   SERVER_LISTEN_BACKLOG (5)  LOGGING_LEVEL (INFO)  SERVER_AGENCIES (5)
   SERVER_BETS_FILE (.data/bets.csv)  SERVER_IDLE_TIMEOUT (60 s)
-  SERVER_MAX_HANDLERS (64)  SERVER_FSYNC (false)
+  SERVER_MAX_HANDLERS (64)  SERVER_FSYNC (true)
 Logs go to stdout. Exit codes: 0 ok (also after SIGTERM), 1 runtime failure,
 2 usage or configuration error.
 )";

@@ -43,7 +43,8 @@ int ms_until(Clock::time_point deadline) {
 
 } // namespace
 
-Server::Server(ServerConfig config) : config_(std::move(config)), signals_(SignalPipe::install({SIGTERM, SIGINT, SIGCHLD})) {}
+Server::Server(ServerConfig config, Syncer& syncer)
+    : config_(std::move(config)), syncer_(syncer), signals_(SignalPipe::install({SIGTERM, SIGINT, SIGCHLD})) {}
 
 int Server::run() {
     ignore_sigpipe();
@@ -82,7 +83,7 @@ bool Server::start() {
         return false;
     }
     listen_port_ = local_port(listener.get());
-    coordinator_ = Coordinator::open({config_.agencies, config_.bets_file, config_.fsync}, error);
+    coordinator_ = Coordinator::open({config_.agencies, config_.bets_file, config_.fsync ? &syncer_ : nullptr}, error);
     if (!coordinator_) {
         log_action(LogLevel::critical, "open_store", Outcome::fail, {{"file", config_.bets_file}, {"error", error}});
         return false;

@@ -21,7 +21,9 @@
 
 class Server {
 public:
-    explicit Server(ServerConfig config);
+    // `syncer` makes each commit durable when config.fsync is set (a test
+    // may pass its own to watch the commits of a whole server).
+    explicit Server(ServerConfig config, Syncer& syncer = fsync_syncer());
     int run(); // the process exit code
 
 private:
@@ -64,6 +66,7 @@ private:
     void wait_for_children(std::chrono::steady_clock::time_point deadline, const std::vector<pid_t>& handlers);
 
     ServerConfig config_;
+    Syncer& syncer_;
     SignalPipe signals_;
     std::uint16_t listen_port_ = 0;
     pid_t acceptor_pid_ = -1;  // until reaped

@@ -16,6 +16,8 @@
 #include "../server/coordinator_support.hpp"
 #include "../support/test_support.hpp"
 
+#include "../support/skip.hpp"
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -348,7 +350,7 @@ TEST(ProtocolDoc, QuotedRowsAreTheFirstRowsOfAgencyOne) {
     ASSERT_EQ(rows.size(), 5u);
     EXPECT_EQ(bets[0], first_row());
     std::ifstream csv(doc().root + ".data/agency-1.csv", std::ios::binary);
-    if (!csv) GTEST_SKIP() << ".data/agency-1.csv not found";
+    if (!csv) SKIP_OR_FAIL(".data/agency-1.csv not found");
     for (const std::string& quoted : rows) {
         std::string line;
         ASSERT_TRUE(std::getline(csv, line));
@@ -491,7 +493,7 @@ TEST(ProtocolDoc, CoordinatorAnswersTheStoryWithTheDocsBytes) {
     test_support::TempDir dir;
     test_support::StdoutCapture quiet; // the coordinator's log lines
     std::string error;
-    auto coordinator = Coordinator::open({1, dir.file("bets.csv"), false}, error);
+    auto coordinator = Coordinator::open({1, dir.file("bets.csv"), nullptr}, error);
     ASSERT_TRUE(coordinator) << error;
 
     // A first connection stores rows 0..2.
@@ -588,7 +590,7 @@ TEST(ProtocolDoc, EchoFrameIsTheScriptsProbeAndComesBackUnchanged) {
 TEST(ProtocolDoc, EchoPayloadIsTheDefaultOfValidarEchoServer) {
     ASSERT_TRUE(doc_found());
     const std::string script = slurp(doc().root + "scripts/validar-echo-server.sh");
-    if (script.empty()) GTEST_SKIP() << "scripts/validar-echo-server.sh not found";
+    if (script.empty()) SKIP_OR_FAIL("scripts/validar-echo-server.sh not found");
     const std::string key = "payload=${ECHO_PAYLOAD:-";
     const std::size_t at = script.find(key);
     ASSERT_NE(at, std::string::npos) << "the script no longer sets its default payload as " << key << "...}";

@@ -291,7 +291,7 @@ Proxy::Proxy(std::uint16_t upstream, Budget first) : upstream_(upstream), first_
 
 Proxy::~Proxy() {
     if (thread_.joinable()) {
-        (void)!::write(wake_[1], "x", 1);
+        (void)!::write(wake_[1], "x", 1); // stop
         thread_.join();
     }
     for (const Link& link : links_) ::close(link.client), ::close(link.server);
@@ -311,7 +311,15 @@ void Proxy::run() {
             if (errno == EINTR) continue;
             return;
         }
-        if (fds[0].revents != 0) return; // the destructor
+        if (fds[0].revents != 0) {
+            char command = 'x';
+            if (::read(wake_[0], &command, 1) != 1 || command != 'r') return; // the destructor
+            for (Link& link : links_) {
+                unlimit(link.server, link.to_server);
+                unlimit(link.client, link.to_client);
+            }
+            continue;
+        }
         for (std::size_t i = 0; i < links_.size(); ++i) {
             Link& link = links_[i];
             bool open = true;
@@ -363,6 +371,18 @@ bool Proxy::pump(int from, int to, Flow& flow) {
     if (flow.limited) flow.budget -= forward;
     flow.held.erase(0, forward);
     return true;
+}
+
+void Proxy::release() {
+    if (::write(wake_[1], "r", 1) != 1) ADD_FAILURE() << "proxy: cannot release";
+}
+
+// Sends on what `flow` held and lets everything through from now on (a
+// send that fails shows as a closed connection at the next read).
+void Proxy::unlimit(int to, Flow& flow) {
+    flow.limited = false;
+    if (!flow.held.empty()) (void)send_bytes(to, flow.held.data(), flow.held.size());
+    flow.held.clear();
 }
 
 // ---- tmpfs ---------------------------------------------------------------------------------------

@@ -117,8 +117,8 @@ struct Budget {
 // waited for). Of the FIRST connection only `first` bytes are forwarded each
 // way; the rest is held back (read, never sent), which stops an upload at a
 // known frame, and can keep its last ACKs from the client, while the
-// connection stays up. Later connections forward everything. Either side
-// closing closes both.
+// connection stays up, until release(). Later connections forward
+// everything. Either side closing closes both.
 class Proxy {
 public:
     Proxy(std::uint16_t upstream, Budget first);
@@ -128,6 +128,8 @@ public:
 
     std::uint16_t port() const { return port_; }
     std::size_t connections() const { return accepted_; }
+    // Lifts the first connection's budget: what was held goes on, late.
+    void release();
 
 private:
     // One direction of a connection: what may still pass, what is held.
@@ -145,6 +147,7 @@ private:
     void run();
     bool join(int client);
     static bool pump(int from, int to, Flow& flow);
+    static void unlimit(int to, Flow& flow);
 
     std::uint16_t upstream_;
     Budget first_;

@@ -8,9 +8,12 @@
 // Every test ends with the same checker (check_store).
 #include "guarantees_support.hpp"
 
+#include "../support/skip.hpp"
+
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -290,7 +293,8 @@ TEST_F(Guarantee, ReRunAfterRowsWereAppendedSendsOnlyTheNewRows) {
 
 // 6. Two clients with the same CLI_ID and file started at once: each OPEN
 // fences the earlier opener, so one of them may be refused (ERROR 8), but no
-// bet is stored twice and what either logged as sent is stored.
+// bet is stored twice and what either logged as sent is stored. (With the
+// same rows, positions alone keep this store exact; 6b needs the fencing.)
 TEST_F(Guarantee, TwoClientsWithTheSameIdAndFileAtOnce) {
     const std::vector<Bet> bets = make_bets(kAgency, 0, kRows);
     const Env env = with(file_env(agency_file(bets)), "CLI_BATCH_MAXAMOUNT", "10"); // a long upload: they overlap
@@ -319,6 +323,38 @@ TEST_F(Guarantee, TwoClientsWithTheSameIdAndFileAtOnce) {
     }
     ASSERT_NO_FATAL_FAILURE(stop_server(server));
     check_store(server.store, bets, runs, Whole::required);
+}
+
+// 6b. Two clients of agency 1 whose files have the same name (so the same
+// source, agency-1.csv) but different rows. A opens the source first, and
+// a proxy holds its BETS frames; B opens it too, uploads every row and
+// finishes; then A's frames, for positions B has filled, reach the server.
+// Positions alone would acknowledge them as "already stored" and A would
+// log as sent bets that are not in the store: only the fencing of A by B's
+// OPEN (ERROR 8) keeps the guarantee.
+TEST_F(Guarantee, TwoClientsWithOneSourceNameAndDifferentRowsAreFenced) {
+    const std::vector<Bet> a_bets = make_bets(kAgency, 0, 300), b_bets = make_bets(kAgency, 5000, 300);
+    ASSERT_EQ(::mkdir(file("a").c_str(), 0755), 0);
+    ASSERT_EQ(::mkdir(file("b").c_str(), 0755), 0);
+    write_agency_file(file("a/agency-1.csv"), a_bets);
+    write_agency_file(file("b/agency-1.csv"), b_bets);
+    Server server;
+    ASSERT_NO_FATAL_FAILURE(start_server(server, file("bets.csv"), file("server.log"), 1));
+    // A's OPEN and its RESUME pass; its frames are held.
+    Proxy proxy(server.port, {open_frame_size("agency-1.csv"), kResumeReplySize});
+    harness::Process a = start_client(kAgency, proxy.port(), file("client-a.log"), file_env(file("a/agency-1.csv")));
+    ASSERT_FALSE(await_line(server.log, "action: abrir_fuente \\| result: success", &a).empty());
+
+    harness::Process b = start_client(kAgency, server.port, file("client-b.log"), file_env(file("b/agency-1.csv")));
+    EXPECT_EQ(b.wait_exit(), 0) << b.log_file();
+    proxy.release();
+    EXPECT_EQ(a.wait_exit(), 1) << a.log_file() << ": the fenced client must stop";
+    const auto refused = actions(a.log_file(), "apuesta_enviada", "fail");
+    EXPECT_TRUE(!refused.empty() && refused.front().get("error") == "fenced")
+        << "no `apuesta_enviada | result: fail | ... error: fenced` line in " << a.log_file();
+    EXPECT_TRUE(actions(a.log_file(), "apuesta_enviada", "success").empty()) << "the fenced client logged bets as sent";
+    ASSERT_NO_FATAL_FAILURE(stop_server(server));
+    check_store(server.store, b_bets, {{kAgency, a.log_file()}, {kAgency, b.log_file()}}, Whole::required);
 }
 
 // 7a. Single-bet mode: a second, different single bet of the same agency is
@@ -398,7 +434,7 @@ TEST_F(Guarantee, FileChangedInItsStoredPartIsRefused) {
 // client, retrying with back-off, completes.
 TEST_F(Guarantee, DiskFullAnswersStorageFailureAndTheClientCompletesOnceSpaceIsFreed) {
     Tmpfs tmpfs(file("store"), 1 << 20); // the store and its journal; logs stay outside
-    if (!tmpfs.mounted()) GTEST_SKIP() << "the disk-full case needs a tmpfs of its own: " << tmpfs.why();
+    if (!tmpfs.mounted()) SKIP_OR_FAIL("the disk-full case needs a tmpfs of its own: " << tmpfs.why());
     const std::vector<Bet> bets = make_bets(kAgency, 0, 2000); // ~90 KB of store: fits once space is freed
     const std::string data = agency_file(bets);
     Server server;
@@ -477,6 +513,11 @@ BigStore write_big_store(const std::string& path, std::uint32_t agencies, std::s
 TEST_F(Guarantee, SigtermDuringABigDrawExitsWithinTwoSecondsAndTheDrawRunsAgain) {
     constexpr std::uint32_t kAgencies = 5;
     const std::string store = file("bets.csv");
+    constexpr std::uintmax_t kNeeded = 600ull << 20; // the ~440 MB store, its journal and the logs, with room to spare
+    const std::uintmax_t available = std::filesystem::space(file("")).available;
+    if (available < kNeeded)
+        SKIP_OR_FAIL("a 10M-bet store needs " << (kNeeded >> 20) << " MiB free in " << file("") << ", which has "
+                                              << (available >> 20) << " MiB");
     const RemovedAtEnd remove_store{store};
     const BigStore built = write_big_store(store, kAgencies, 10000); // 10M bets, as CONTRACT.md §6 says
     ASSERT_EQ(built.bets, 10000000u);

@@ -69,8 +69,12 @@ TEST(Lottery, AgenciesWithoutBets) {
 // CONTRACT.md §7: connect with retries, the server may start later.
 TEST(Lottery, ClientStartedBeforeServer) {
     TempDir dir;
-    const std::uint16_t port = harness::free_port();
-    ASSERT_NE(port, 0);
+    // The port: the one a first server (in a directory of its own) was given, stopped at once.
+    TempDir first_dir;
+    scenario::Server first;
+    ASSERT_NO_FATAL_FAILURE(scenario::start_server(first_dir, 1, first));
+    ASSERT_NO_FATAL_FAILURE(scenario::stop_server(first));
+    const std::uint16_t port = first.port;
     const Agency agency = load_agency(1, course_csv(1), /*default_file=*/true);
 
     harness::Process client = scenario::spawn_client(dir, 1, port, {{"CLI_LOG_LEVEL", "DEBUG"}});

@@ -8,6 +8,8 @@
 
 #include "../support/test_support.hpp"
 
+#include "../support/skip.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -37,7 +39,7 @@ protected:
     void make(std::uint32_t agencies) { make_at(path_, agencies); }
     void make_at(const std::string& store, std::uint32_t agencies) {
         std::string error;
-        coordinator_ = Coordinator::open({agencies, store, false}, error);
+        coordinator_ = Coordinator::open({agencies, store, nullptr}, error);
         ASSERT_TRUE(coordinator_.has_value()) << error;
         connection_ = coordinator_->new_connection();
     }
@@ -671,7 +673,7 @@ private:
 // store now holds bytes nobody vouches for, and the coordinator refuses every
 // write until a restart, whose recovery cuts them.
 TEST_F(CoordinatorTest, FailedRollbackRefusesWritesUntilARestart) {
-    if (::geteuid() != 0) GTEST_SKIP() << "making a file append-only needs root";
+    if (::geteuid() != 0) SKIP_OR_FAIL("making a file append-only needs root");
     make(1);
     const std::vector<Bet> bets = bets_of(1, 1, 2);
     const ipc::SourceId id = open_source(1, "a.csv");
@@ -679,7 +681,7 @@ TEST_F(CoordinatorTest, FailedRollbackRefusesWritesUntilARestart) {
     const long long journal_before = file_size(journal_);
     {
         AppendOnly append_only(path_);
-        if (!append_only.active()) GTEST_SKIP() << "cannot make the store append-only: " << std::strerror(errno);
+        if (!append_only.active()) SKIP_OR_FAIL("cannot make the store append-only: " << std::strerror(errno));
         test_support::StdoutCapture log;
         {
             FileSizeLimit limit(static_cast<std::uint64_t>(journal_before) + 4);
@@ -707,11 +709,11 @@ TEST_F(CoordinatorTest, FailedRollbackRefusesWritesUntilARestart) {
 class FullDiskTest : public CoordinatorTest {
 protected:
     void SetUp() override {
-        if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
+        if (::geteuid() != 0) SKIP_OR_FAIL("mounting a small tmpfs needs root");
         mount_ = dir_.file("disk");
         ASSERT_EQ(::mkdir(mount_.c_str(), 0700), 0);
         if (::mount("tmpfs", mount_.c_str(), "tmpfs", 0, "size=64k") != 0)
-            GTEST_SKIP() << "cannot mount a tmpfs: " << std::strerror(errno);
+            SKIP_OR_FAIL("cannot mount a tmpfs: " << std::strerror(errno));
         mounted_ = true;
     }
     void TearDown() override {

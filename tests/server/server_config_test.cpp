@@ -39,7 +39,25 @@ TEST(ServerConfigTest, MissingFileGivesSpecDefaults) {
     EXPECT_EQ(config.log_level, LogLevel::info);
     EXPECT_EQ(config.agencies, 5u);
     EXPECT_EQ(config.bets_file, ".data/bets.csv");
+    EXPECT_EQ(config.idle_timeout_seconds, 60);
+    EXPECT_EQ(config.max_handlers, 64);
+    EXPECT_TRUE(config.fsync) << "an ACKed bet must survive a power loss unless the operator says otherwise";
     EXPECT_TRUE(unknown.empty());
+}
+
+// SERVER_FSYNC: on unless the file or the environment turns it off; a value
+// that is not a boolean names the file, line and key.
+TEST(ServerConfigTest, FsyncIsParsedFromTheFileAndTheEnvironment) {
+    TempDir dir;
+    const std::string off = dir.write("off.ini", "[DEFAULT]\nSERVER_FSYNC = false\n");
+    EXPECT_FALSE(loaded(load_server_config(off, kNoEnv)).fsync);
+    EXPECT_TRUE(loaded(load_server_config(off, env_of({{"SERVER_FSYNC", "true"}}))).fsync);
+    EXPECT_FALSE(loaded(load_server_config(dir.file("absent.ini"), env_of({{"SERVER_FSYNC", "0"}}))).fsync);
+    const std::string bad = dir.write("bad.ini", "[DEFAULT]\nSERVER_PORT = 1\nSERVER_FSYNC = maybe\n");
+    const ConfigError error = failed(load_server_config(bad, kNoEnv));
+    EXPECT_EQ(error.file, bad);
+    EXPECT_EQ(error.line, 3);
+    EXPECT_EQ(error.key, "SERVER_FSYNC");
 }
 
 TEST(ServerConfigTest, FileValuesAreUsed) {
