@@ -120,8 +120,12 @@ bool Handler::bets_frame_buffered() const {
 }
 
 // OPEN names the source the next BETS feed; the coordinator answers RESUME
-// with what it already holds of it.
+// with what it already holds of it. Whatever the answer, the source open
+// before is closed: BETS after a refused OPEN were meant for the source it
+// named, and must not count against the one before (CONTRACT.md §5).
 Handler::Next Handler::on_open(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload) {
+    source_.reset();
+    source_name_.clear();
     if (!agency_allowed(header)) return refuse(ErrorCode::bad_agency, header);
     const std::string_view name(reinterpret_cast<const char*>(payload.data()), payload.size());
     if (!wire::is_valid_source_name(name)) {

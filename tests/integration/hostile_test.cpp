@@ -819,7 +819,9 @@ TEST_F(Hostile, ConnectionThatOpenedForAgency1CannotSpeakForAgency2) {
     EXPECT_TRUE(refuses(conn, ErrorCode::bad_agency)) << "DONE for agency 2 on agency 1's connection";
     ASSERT_TRUE(conn.send(wire::encode_request(wire::RequestType::winners, 2)));
     EXPECT_TRUE(refuses(conn, ErrorCode::bad_agency)) << "WINNERS for agency 2 on agency 1's connection";
-    // The connection still serves its own source.
+    // The connection still serves its own agency; the refused OPEN closed
+    // its source, so it opens it again.
+    ASSERT_TRUE(opens(conn, 1, kSource, one_a));
     ASSERT_TRUE(conn.send(wire::encode_bets_frame(1, 2, one_b)));
     EXPECT_TRUE(acks(conn, 2));
     ASSERT_NO_FATAL_FAILURE(expect_unharmed("agency 2 on agency 1's connection"));
@@ -891,6 +893,25 @@ TEST_F(Hostile, OpenSwitchesTheSourceOfAConnection) {
     EXPECT_TRUE(acks(conn, 2)) << "position 0 of b.csv is not position 0 of a.csv";
     ASSERT_TRUE(opens(conn, 1, "a.csv", file_a));
     EXPECT_EQ(store(), expected(join(file_a, file_b)));
+}
+
+// CONTRACT.md §5: an OPEN that is refused leaves the connection with no
+// source open. A client that pipelines an OPEN for another source and BETS
+// for it must not have those BETS counted against the source it had open:
+// here they would fall below a.csv's stored count and be ACKed unstored.
+TEST_F(Hostile, ARefusedOpenLeavesNoSourceOpen) {
+    ASSERT_NO_FATAL_FAILURE(start(2));
+    const auto file_a = make_bets(1, 0, 3), file_b = make_bets(1, 50, 2);
+    Conn conn(port());
+    ASSERT_TRUE(opens(conn, 1, "a.csv"));
+    ASSERT_TRUE(conn.send(wire::encode_bets_frame(1, 0, file_a)));
+    ASSERT_TRUE(acks(conn, 3));
+    // Agency 2 on agency 1's connection: ERROR 3; then BETS with no source open.
+    ASSERT_TRUE(conn.send(concat(wire::encode_open_frame(2, "b.csv"), wire::encode_bets_frame(1, 0, file_b))));
+    EXPECT_TRUE(refuses(conn, ErrorCode::bad_agency)) << "OPEN for another agency";
+    EXPECT_TRUE(error_then_closed(conn, ErrorCode::malformed_frame)) << "BETS after a refused OPEN";
+    EXPECT_EQ(store(), expected(file_a));
+    ASSERT_NO_FATAL_FAILURE(expect_unharmed("a refused OPEN"));
 }
 
 // ---- fencing: ERROR 8 for a connection whose source was opened by a newer one -----------------

@@ -580,12 +580,16 @@ TEST_F(HandlerTest, ConnectionStaysBoundToItsFirstAgency) {
     ASSERT_NO_FATAL_FAILURE(open_source(1));
     send(wire::encode_request(wire::RequestType::done, 2));
     EXPECT_EQ(receive(6), error_frame(3));
-    send(wire::encode_open_frame(2, kSource));
-    EXPECT_EQ(receive(6), error_frame(3));
     Bet of_two = kAna;
     of_two.agency = 2;
     send(wire::encode_bets_frame(2, 0, {of_two}));
     EXPECT_EQ(receive(6), error_frame(3));
+    send(wire::encode_open_frame(2, kSource));
+    EXPECT_EQ(receive(6), error_frame(3));
+    EXPECT_FALSE(readable_now(requests_.get()));
+    // The refused OPEN closed the source that was open (CONTRACT.md §5).
+    send(wire::encode_bets_frame(1, 0, {kAna}));
+    EXPECT_EQ(receive(6), error_frame(1));
     EXPECT_FALSE(readable_now(requests_.get()));
     close_client_and_expect_no_more_requests();
 }
