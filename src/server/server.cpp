@@ -7,7 +7,9 @@
 #include "common/socket.hpp"
 #include "server/handler.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <signal.h>
@@ -51,9 +53,9 @@ int Server::run() {
     // Should the acceptor die, its handlers become this process's children
     // (not init's), so that the shutdown still waits for every one of them.
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-    if (!start()) {
+    if (const int refused = start(); refused != 0) {
         log_action(LogLevel::critical, "exit", Outcome::fail, {{"reason", "startup failed"}});
-        return 1;
+        return refused;
     }
     const std::string failure = serve();
     shutdown();
@@ -70,32 +72,50 @@ int Server::run() {
     return 0;
 }
 
-// What can refuse the start without touching the store comes first: a
-// server that cannot listen (its port taken, say by another instance on the
-// same store) leaves no new store or journal behind.
-bool Server::start() {
+// 0 when serving can begin, else the exit code. What can refuse the start
+// without touching the store comes first: a server that cannot listen (its
+// port taken, say by another instance on the same store) leaves no new
+// store or journal behind, and one whose store is in use changes nothing.
+int Server::start() {
     std::string error;
-    if (!raise_open_file_limit()) return false;
+    if (!raise_open_file_limit()) return 1;
     Fd listener = listen_tcp(config_.ip, config_.port, config_.listen_backlog, error);
     if (!listener) {
         log_action(LogLevel::critical, "listen", Outcome::fail,
                    {{"ip", config_.ip}, {"port", config_.port}, {"error", error}});
-        return false;
+        return 1;
     }
     listen_port_ = local_port(listener.get());
+    if (const int refused = lock_store(); refused != 0) return refused;
     coordinator_ = Coordinator::open({config_.agencies, config_.bets_file, config_.fsync ? &syncer_ : nullptr}, error);
     if (!coordinator_) {
         log_action(LogLevel::critical, "open_store", Outcome::fail, {{"file", config_.bets_file}, {"error", error}});
-        return false;
+        return 1;
     }
     if (!poller_.valid() || !poller_.add(signals_.fd(), EPOLLIN, kSignalToken)) {
         log_action(LogLevel::critical, "epoll", Outcome::fail, {{"error", errno_text("epoll")}});
-        return false;
+        return 1;
     }
-    if (!start_acceptor(std::move(listener))) return false;
+    if (!start_acceptor(std::move(listener))) return 1;
     log_action(LogLevel::info, "listen", Outcome::success,
                {{"ip", config_.ip}, {"port", listen_port_}, {"agencies", config_.agencies}});
-    return true;
+    return 0;
+}
+
+// One server per store: a second one on the same files (another port, or
+// SERVER_PORT=0) would append to them at the same time. An exclusive flock
+// on the store, held by this process until it exits, keeps it out; it is
+// refused as a configuration error (exit 2) that names both files. 0 when
+// the lock is taken, else the exit code.
+int Server::lock_store() {
+    const std::string& store = config_.bets_file;
+    store_lock_.reset(::open(store.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (store_lock_ && ::flock(store_lock_.get(), LOCK_EX | LOCK_NB) == 0) return 0;
+    const bool in_use = store_lock_ && errno == EWOULDBLOCK;
+    log_action(LogLevel::critical, "lock_store", Outcome::fail,
+               {{"file", store}, {"journal", journal_path_for(store)},
+                {"error", in_use ? "in use by another server" : errno_text("open/flock")}});
+    return in_use ? 2 : 1;
 }
 
 // Forks the acceptor with the listener and one end of a socket pair; the

@@ -41,8 +41,9 @@ private:
         bool closed = false;
     };
 
-    bool start();
+    int start();
     bool raise_open_file_limit();
+    int lock_store();
     bool start_acceptor(Fd listener);
     // Empty while serving; the reason when serving must end in failure (the
     // server exits 1 after the clean-up).
@@ -69,6 +70,7 @@ private:
     Syncer& syncer_;
     SignalPipe signals_;
     std::uint16_t listen_port_ = 0;
+    Fd store_lock_;            // flock'd while this server uses the store
     pid_t acceptor_pid_ = -1;  // until reaped
     Fd acceptor_channel_;      // new handlers come from here
     bool acceptor_ended_ = false; // it said it sends no more handlers (or died)

@@ -67,6 +67,35 @@ TEST(Config, ServerWhosePortIsTakenCreatesNoStore) {
         << "a server that could not listen created its journal";
 }
 
+// CONTRACT.md §6: while a server uses a store, a second server on the same
+// files (another port) exits 2 naming them, and writes nothing; the first
+// goes on serving.
+TEST(Config, ASecondServerOnTheSameStoreExits2) {
+    TempDir dir;
+    scenario::Server first;
+    ASSERT_NO_FATAL_FAILURE(scenario::start_server(dir, 1, first));
+    const std::string store_before = harness::read_file(first.store);
+    const std::string journal_before = harness::read_file(first.store + ".journal");
+    harness::Process second = harness::Process::spawn(
+        scenario::server_binary(), {"--config", "config/server.ini"},
+        {{"SERVER_PORT", "0"}, {"SERVER_IP", "127.0.0.1"}, {"SERVER_BETS_FILE", first.store}},
+        dir.file("second.log"));
+    EXPECT_EQ(second.wait_exit(), 2);
+    const auto refused = with_action(harness::parse_log(second.log_file()), "lock_store", "fail");
+    ASSERT_EQ(refused.size(), 1u) << "lock_store | result: fail lines; log:\n" << harness::read_file(second.log_file());
+    EXPECT_EQ(refused[0].get("file"), first.store) << refused[0].raw;
+    EXPECT_EQ(refused[0].get("journal"), first.store + ".journal") << refused[0].raw;
+    EXPECT_EQ(harness::read_file(first.store), store_before);
+    EXPECT_EQ(harness::read_file(first.store + ".journal"), journal_before) << "the second server wrote the journal";
+    const std::vector<std::uint8_t> frame = echo_frame(5);
+    const int fd = harness::connect_loopback(first.port);
+    ASSERT_GE(fd, 0);
+    EXPECT_TRUE(harness::send_all(fd, frame));
+    EXPECT_EQ(harness::receive_exactly(fd, frame.size()), frame) << "the first server stopped serving";
+    ::close(fd);
+    ASSERT_NO_FATAL_FAILURE(scenario::stop_server(first));
+}
+
 // CONTRACT.md §3: an unparsable value in the file names the file, line and key.
 TEST(Config, ServerNamesFileLineAndKeyOfABadValue) {
     TempDir dir;
