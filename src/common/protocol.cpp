@@ -123,6 +123,9 @@ Result<RequestHeader> decode_request_header(const std::uint8_t* bytes) {
     case RequestType::bets:
         if (header.count == 0) return {ErrorCode::malformed_frame, "BETS with no bets"};
         if (header.count > kMaxBetsPerFrame) return {ErrorCode::malformed_frame, "frame over 8 KiB"};
+        // The stored count this frame makes must still fit RESUME's u32.
+        if (std::uint64_t{header.first} + header.count > UINT32_MAX)
+            return {ErrorCode::malformed_frame, "positions past the protocol's 32-bit range"};
         break;
     case RequestType::done:
     case RequestType::winners:

@@ -289,7 +289,7 @@ TEST(ProtocolMutation, RequestFramesDecodeToValidValuesOrDocumentedErrors) {
     const std::vector<Bytes> originals = {
         encode_bets_frame(1, 0, sample_bets(1, 1)),
         encode_bets_frame(7, 3, sample_bets(7, 5)),
-        encode_bets_frame(65535, 4294967295u, sample_bets(65535, kMaxBetsPerFrame)),
+        encode_bets_frame(65535, 4294967295u - kMaxBetsPerFrame, sample_bets(65535, kMaxBetsPerFrame)),
         encode_open_frame(3, "agency-3.csv"),
         encode_open_frame(65535, std::string(kMaxSourceName, 'z')),
         encode_open_frame(1, "env-00000042-7574"),

@@ -168,6 +168,15 @@ TEST(CommonProtocol, BetsWithZeroCountIsMalformed) {
     EXPECT_EQ(header_error(header_bytes(1, 1, 0, 0)), ErrorCode::malformed_frame);
 }
 
+// CONTRACT.md §6: a frame whose positions would pass the protocol's 32-bit
+// range is malformed; the last one whose end (the stored count it makes)
+// still fits in a u32 is fine.
+TEST(CommonProtocol, BetsPastThe32BitRangeOfPositionsIsMalformed) {
+    EXPECT_EQ(header_of(header_bytes(1, 1, 0xFFFFFFFFu - 56, 56)).first, 0xFFFFFFFFu - 56);
+    EXPECT_EQ(header_error(header_bytes(1, 1, 0xFFFFFFFFu - 55, 56)), ErrorCode::malformed_frame);
+    EXPECT_EQ(header_error(header_bytes(1, 1, 0xFFFFFFFFu, 1)), ErrorCode::malformed_frame);
+}
+
 TEST(CommonProtocol, BetsWith57BetsIsOver8KiB) {
     EXPECT_EQ(header_error(header_bytes(1, 1, 0, 57)), ErrorCode::malformed_frame);
     EXPECT_EQ(header_error(header_bytes(1, 1, 0, 0xFFFF)), ErrorCode::malformed_frame);
@@ -180,9 +189,9 @@ TEST(CommonProtocol, BetsWithOneTo56BetsIsAccepted) {
     }
 }
 
-TEST(CommonProtocol, BetsAcceptAnyFirstPosition) {
+TEST(CommonProtocol, BetsAcceptAnyFirstPositionWithinTheRange) {
     // The header cannot tell a gap: only the coordinator knows what the source holds.
-    for (std::uint32_t first : {0u, 1u, 56u, 0x7FFFFFFFu, 0x80000000u, 0xFFFFFFFFu}) {
+    for (std::uint32_t first : {0u, 1u, 56u, 0x7FFFFFFFu, 0x80000000u, 0xFFFFFFFFu - 3}) {
         SCOPED_TRACE(first);
         EXPECT_EQ(header_of(header_bytes(1, 7, first, 3)), (RequestHeader{RequestType::bets, 7, first, 3}));
     }

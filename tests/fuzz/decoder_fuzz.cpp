@@ -101,8 +101,9 @@ void fuzz_request(const std::uint8_t* data, std::size_t size) {
     const std::size_t payload = payload_size(h);
     CHECK(kRequestHeaderSize + payload <= kMaxFrame);
     switch (h.type) {
-    case RequestType::bets: // any `first`: only the coordinator can tell a gap
+    case RequestType::bets: // any `first` in range: only the coordinator can tell a gap
         CHECK(h.count >= 1 && h.count <= kMaxBetsPerFrame);
+        CHECK(std::uint64_t{h.first} + h.count <= UINT32_MAX);
         CHECK(payload == h.count * kBetSize);
         break;
     case RequestType::done:

@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
     // Requests.
     seed("bets-1", encode_bets_frame(1, 0, sample_bets(1, 1)));
     seed("bets-5", encode_bets_frame(5, 3, sample_bets(5, 5)));
-    seed("bets-56", encode_bets_frame(65535, 4294967295u, sample_bets(65535, kMaxBetsPerFrame)));
+    seed("bets-56", encode_bets_frame(65535, 4294967295u - kMaxBetsPerFrame, sample_bets(65535, kMaxBetsPerFrame)));
     seed("open", encode_open_frame(3, "agency-3.csv"));
     seed("open-env", encode_open_frame(1, "env-00000042-7574"));
     seed("open-64", encode_open_frame(65535, std::string(kMaxSourceName, 'z')));
