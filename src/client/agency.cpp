@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 using wire::ErrorCode;
 using wire::ReplyType;
@@ -107,6 +108,12 @@ Agency::Step Agency::send_all_bets(BetSource& source) {
             Pending next;
             while (next.bets.size() < config_.batch_max_amount && (more = source.next(bet))) next.bets.push_back(bet);
             if (next.bets.empty()) break;
+            if (sent_ + next.bets.size() > UINT32_MAX) { // positions are u32 on the wire
+                log_action(LogLevel::error, "apuesta_enviada", Outcome::fail,
+                           {{"agencia", config_.id}, {"fuente", source_name_}, {"first", sent_},
+                            {"error", "the file holds more bets than the protocol can number (2^32 - 1)"}});
+                return Step::failed;
+            }
             next.frame = wire::encode_bets_frame(config_.id, static_cast<std::uint32_t>(sent_), next.bets);
             next.hashes.resize(next.bets.size());
             wire::record_hashes(next.frame.data() + wire::kRequestHeaderSize, next.bets.size(), next.hashes.data());

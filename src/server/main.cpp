@@ -8,16 +8,13 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: server [--config PATH]
+constexpr const char* kUsageHead = R"(usage: server [--config PATH]
 
 The Lotería Nacional central server. Settings come from PATH (default
 config/server.ini, section [DEFAULT]); each can be overridden by an
 environment variable of the same name:
-  SERVER_PORT (12345; 0 = any free port)  SERVER_IP (0.0.0.0)
-  SERVER_LISTEN_BACKLOG (5)  LOGGING_LEVEL (INFO)  SERVER_AGENCIES (5)
-  SERVER_BETS_FILE (.data/bets.csv)  SERVER_IDLE_TIMEOUT (60 s)
-  SERVER_MAX_HANDLERS (64)  SERVER_FSYNC (true)
-Logs go to stdout. Exit codes: 0 ok (also after SIGTERM), 1 runtime failure,
+)";
+constexpr const char* kUsageTail = R"(Logs go to stdout. Exit codes: 0 ok (also after SIGTERM), 1 runtime failure,
 2 usage or configuration error.
 )";
 
@@ -27,7 +24,7 @@ int main(int argc, char** argv) {
     const auto command_line = parse_command_line(argc, argv, "config/server.ini");
     if (!command_line) return 2;
     if (command_line->help) {
-        std::cout << kUsage;
+        std::cout << kUsageHead << server_settings_help() << kUsageTail;
         return 0;
     }
     std::vector<IniEntry> unknown;

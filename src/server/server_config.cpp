@@ -32,6 +32,20 @@ std::variant<ServerConfig, ConfigError> load_server_config(const std::string& pa
     return config;
 }
 
+std::string server_settings_help() {
+    const ServerConfig defaults;
+    const auto setting = [](const std::string& key, const std::string& value) { return key + " (" + value + ")"; };
+    return "  " + setting("SERVER_PORT", std::to_string(defaults.port) + "; 0 = any free port") + "  " +
+           setting("SERVER_IP", defaults.ip) + "\n  " +
+           setting("SERVER_LISTEN_BACKLOG", std::to_string(defaults.listen_backlog)) + "  " +
+           setting("LOGGING_LEVEL", to_string(defaults.log_level)) + "  " +
+           setting("SERVER_AGENCIES", std::to_string(defaults.agencies)) + "\n  " +
+           setting("SERVER_BETS_FILE", defaults.bets_file) + "  " +
+           setting("SERVER_IDLE_TIMEOUT", std::to_string(defaults.idle_timeout_seconds) + " s") + "\n  " +
+           setting("SERVER_MAX_HANDLERS", std::to_string(defaults.max_handlers)) + "  " +
+           setting("SERVER_FSYNC", defaults.fsync ? "true" : "false") + "\n";
+}
+
 void log_server_config(const ServerConfig& config) {
     log_action(LogLevel::info, "config", Outcome::success,
                {{"server_port", config.port}, {"server_ip", config.ip},

@@ -25,5 +25,9 @@ struct ServerConfig {
 std::variant<ServerConfig, ConfigError> load_server_config(const std::string& path, const EnvLookup& env,
                                                            std::vector<IniEntry>* unknown = nullptr);
 
+// The settings and their defaults for --help, made from ServerConfig's own
+// defaults (so that the help cannot disagree with what the server runs with).
+std::string server_settings_help();
+
 // Logs `action: config | result: success | <every setting>`.
 void log_server_config(const ServerConfig& config);

@@ -45,6 +45,27 @@ TEST(ServerConfigTest, MissingFileGivesSpecDefaults) {
     EXPECT_TRUE(unknown.empty());
 }
 
+// --help shows, for every key, the default the server runs with when
+// neither the file nor the environment sets it.
+TEST(ServerConfigTest, HelpShowsTheDefaultsTheServerRunsWith) {
+    TempDir dir;
+    const ServerConfig defaults = loaded(load_server_config(dir.file("absent.ini"), kNoEnv));
+    const std::string help = server_settings_help();
+    const std::vector<std::pair<std::string, std::string>> expected{
+        {"SERVER_PORT", std::to_string(defaults.port)},
+        {"SERVER_IP", defaults.ip},
+        {"SERVER_LISTEN_BACKLOG", std::to_string(defaults.listen_backlog)},
+        {"LOGGING_LEVEL", to_string(defaults.log_level)},
+        {"SERVER_AGENCIES", std::to_string(defaults.agencies)},
+        {"SERVER_BETS_FILE", defaults.bets_file},
+        {"SERVER_IDLE_TIMEOUT", std::to_string(defaults.idle_timeout_seconds)},
+        {"SERVER_MAX_HANDLERS", std::to_string(defaults.max_handlers)},
+        {"SERVER_FSYNC", defaults.fsync ? "true" : "false"},
+    };
+    for (const auto& [key, value] : expected)
+        EXPECT_NE(help.find(key + " (" + value), std::string::npos) << key << " (" << value << ") not in:\n" << help;
+}
+
 // SERVER_FSYNC: on unless the file or the environment turns it off; a value
 // that is not a boolean names the file, line and key.
 TEST(ServerConfigTest, FsyncIsParsedFromTheFileAndTheEnvironment) {
