@@ -123,6 +123,14 @@ void set_no_delay(int socket_fd) {
     ::setsockopt(socket_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
+void set_keepalive(int socket_fd) {
+    const int on = 1, idle_s = 60, interval_s = 10, probes = 6;
+    ::setsockopt(socket_fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    ::setsockopt(socket_fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s);
+    ::setsockopt(socket_fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof interval_s);
+    ::setsockopt(socket_fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+}
+
 void close_lingering(Fd& socket, int timeout_ms, std::size_t max_bytes) {
     if (!socket) return;
     ::shutdown(socket.get(), SHUT_WR);

@@ -33,6 +33,10 @@ Fd connect_tcp(const Endpoint& endpoint, int abort_fd, std::string& error);
 
 // Low latency for small request/reply frames (Nagle off).
 void set_no_delay(int socket_fd);
+// TCP keepalive (Linux's TCP_KEEP*): a peer silent for 60 s is probed every
+// 10 s, and after 6 probes unanswered its connection fails, so a machine
+// that vanished is noticed within about two minutes.
+void set_keepalive(int socket_fd);
 
 // "Reply, then close" done so the reply survives: a socket closed with unread
 // input makes the kernel send a reset, which can destroy the last reply before

@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 #include "common/signals.hpp"
 #include "common/socket.hpp"
+#include "server/channel.hpp"
 #include "server/handler.hpp"
 
 #include <fcntl.h>
@@ -15,21 +16,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <list>
 #include <set>
 #include <vector>
 
 namespace {
-
-// The channel's one message, acceptor -> coordinator: a handler was forked.
-// Its two pipe ends travel beside it as SCM_RIGHTS, in this order.
-struct HandlerMessage {
-    std::int32_t pid;
-    char peer[64]; // NUL-terminated "ip:port" (IPv4: at most 21 characters)
-};
-constexpr std::size_t kPassedFds = 2; // the request pipe's read end, the reply pipe's write end
 
 struct Pipe {
     Fd read_end;
@@ -44,53 +39,55 @@ bool make_pipe(Pipe& pipe) {
     return true;
 }
 
-// The control buffer that carries kPassedFds descriptors, aligned for cmsghdr.
-union PassedFdsBuffer {
-    char bytes[CMSG_SPACE(sizeof(int) * kPassedFds)];
-    cmsghdr align;
-};
+using Clock = std::chrono::steady_clock;
 
-// Blocking: if the coordinator is slow to read, the acceptor waits for it
-// (and new connections wait in the listen backlog) rather than fork more.
-bool send_new_handler(int channel, pid_t pid, const std::string& peer, int from_handler, int to_handler) {
-    HandlerMessage message{};
-    message.pid = pid;
-    peer.copy(message.peer, sizeof message.peer - 1);
-    iovec data{&message, sizeof message};
-    PassedFdsBuffer control{};
-    msghdr header{};
-    header.msg_iov = &data;
-    header.msg_iovlen = 1;
-    header.msg_control = control.bytes;
-    header.msg_controllen = sizeof control.bytes;
-    cmsghdr* rights = CMSG_FIRSTHDR(&header);
-    rights->cmsg_level = SOL_SOCKET;
-    rights->cmsg_type = SCM_RIGHTS;
-    rights->cmsg_len = CMSG_LEN(sizeof(int) * kPassedFds);
-    const int fds[kPassedFds] = {from_handler, to_handler};
-    std::memcpy(CMSG_DATA(rights), fds, sizeof fds);
-    for (;;) {
-        const ssize_t sent = ::sendmsg(channel, &header, MSG_NOSIGNAL);
-        if (sent == static_cast<ssize_t>(sizeof message)) return true;
-        if (sent < 0 && errno == EINTR) continue;
-        return false;
-    }
+constexpr int kFirstPauseMs = 50;  // after accept or fork failed for lack of a resource; doubles
+constexpr int kMaxPauseMs = 1000;
+
+int ms_until(Clock::time_point when) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(when - Clock::now()).count();
+    return left > 0 ? static_cast<int>(left) + 1 : 0;
 }
 
-// Every descriptor a message carried, owned at once (so that none leaks,
-// whatever else is wrong with the message).
-std::vector<Fd> take_passed_fds(msghdr& header) {
-    std::vector<Fd> passed;
-    for (cmsghdr* part = CMSG_FIRSTHDR(&header); part != nullptr; part = CMSG_NXTHDR(&header, part)) {
-        if (part->cmsg_level != SOL_SOCKET || part->cmsg_type != SCM_RIGHTS) continue;
-        const std::size_t count = (part->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < count; ++i) {
-            int fd;
-            std::memcpy(&fd, CMSG_DATA(part) + i * sizeof(int), sizeof fd);
-            passed.emplace_back(fd);
-        }
+// A failing resource (EMFILE, ENFILE, ENOMEM, EAGAIN from fork): the call is
+// not retried until a pause has passed, the pause doubles while it keeps
+// failing, and the burst is logged once, at its start.
+class Backoff {
+public:
+    // True when this failure starts a burst (log it).
+    bool failed() {
+        const bool first = pause_ms_ == 0;
+        pause_ms_ = first ? kFirstPauseMs : std::min(pause_ms_ * 2, kMaxPauseMs);
+        until_ = Clock::now() + std::chrono::milliseconds(pause_ms_);
+        return first;
     }
-    return passed;
+    void succeeded() { pause_ms_ = 0; }
+    bool paused() const { return pause_ms_ != 0 && Clock::now() < until_; }
+    int pause_ms() const { return pause_ms_; }
+    Clock::time_point until() const { return until_; }
+
+private:
+    int pause_ms_ = 0;
+    Clock::time_point until_{};
+};
+
+// A connection accepted whose first frame is still arriving (or, whole,
+// waits for a handler): a descriptor and its bytes, no process.
+struct Arrival {
+    Fd client;
+    std::string peer;
+    std::string bytes;          // what it has sent: at most its first frame
+    Clock::time_point deadline; // for the first frame to be whole
+    bool whole = false;         // the first frame is here (or cannot be one: the handler says so)
+};
+
+// How many bytes complete the first frame, from what has come so far: the
+// header, then its payload. A header that does not decode is "whole" at
+// once: its handler answers ERROR 1.
+std::size_t first_frame_size(const std::string& bytes) {
+    if (bytes.size() < wire::kRequestHeaderSize) return wire::kRequestHeaderSize;
+    const auto header = wire::decode_request_header(reinterpret_cast<const std::uint8_t*>(bytes.data()));
+    return header.ok() ? wire::kRequestHeaderSize + wire::payload_size(header.value()) : bytes.size();
 }
 
 class AcceptorProcess {
@@ -102,9 +99,15 @@ public:
     int run();
 
 private:
+    bool accepting() const;
+    int next_deadline_ms() const;
     void accept_clients();
-    void spawn_handler(Fd client, const std::string& peer);
-    [[noreturn]] void become_handler(Fd client, const std::string& peer, Fd to_coordinator, Fd from_coordinator);
+    void make_room();
+    void read_arrival(Arrival& arrival);
+    void expire_arrivals();
+    void start_handlers();
+    bool spawn_handler(Arrival& arrival);
+    [[noreturn]] void become_handler(Arrival& arrival, Fd to_coordinator, Fd from_coordinator);
     void reap_handlers();
     void wait_for_handlers();
 
@@ -113,16 +116,29 @@ private:
     AcceptorSetup setup_;
     int deadline_ms_;
     SignalPipe signals_;
-    std::set<pid_t> handlers_; // forked and not yet reaped
+    std::set<pid_t> handlers_;    // forked and not yet reaped
+    std::list<Arrival> arrivals_; // oldest first
+    Backoff accept_backoff_;
+    Backoff fork_backoff_;
 };
 
 // The coordinator never writes on the channel: the channel turning readable
-// means it shut its end (SIGTERM) or is gone. Either way: stop.
+// means it shut its end (SIGTERM) or is gone. Either way: stop. Each round
+// polls the channel, the handlers' exits, the listener (while there is room)
+// and every arrival still incomplete, and wakes for the nearest deadline.
 int AcceptorProcess::run() {
     int code = 0;
+    std::vector<pollfd> ready;
+    std::vector<Arrival*> watched;
     for (;;) {
-        pollfd ready[3] = {{channel_.get(), POLLIN, 0}, {signals_.fd(), POLLIN, 0}, {listener_.get(), POLLIN, 0}};
-        if (::poll(ready, 3, -1) < 0) {
+        ready.assign({{channel_.get(), POLLIN, 0}, {signals_.fd(), POLLIN, 0}, {accepting() ? listener_.get() : -1, POLLIN, 0}});
+        watched.clear();
+        for (Arrival& arrival : arrivals_) {
+            if (arrival.whole) continue;
+            ready.push_back({arrival.client.get(), POLLIN, 0});
+            watched.push_back(&arrival);
+        }
+        if (::poll(ready.data(), ready.size(), next_deadline_ms()) < 0) {
             if (errno == EINTR) continue;
             log_action(LogLevel::critical, "poll", Outcome::fail, {{"error", errno_text("poll")}});
             code = 1;
@@ -133,70 +149,167 @@ int AcceptorProcess::run() {
             reap_handlers();
         }
         if (ready[0].revents != 0) break;
+        for (std::size_t i = 0; i < watched.size(); ++i)
+            if (ready[3 + i].revents != 0) read_arrival(*watched[i]);
+        expire_arrivals();
         if (ready[2].revents != 0) accept_clients();
+        start_handlers();
     }
     listener_.reset();
+    arrivals_.clear(); // closed unanswered: the clients reconnect to the restarted server
     ::shutdown(channel_.get(), SHUT_WR); // "no more handlers": the coordinator reads the end of the channel
     wait_for_handlers();
     return code;
 }
 
-// Takes every connection already waiting: with a small listen backlog, a
-// burst of agencies would otherwise overflow it and wait for a SYN retry.
+// Room for one more arrival: fewer than max_arrivals, or one still
+// incomplete to evict. Not while a resource error pauses accepting.
+bool AcceptorProcess::accepting() const {
+    if (accept_backoff_.paused()) return false;
+    if (arrivals_.size() < static_cast<std::size_t>(setup_.max_arrivals)) return true;
+    return std::any_of(arrivals_.begin(), arrivals_.end(), [](const Arrival& arrival) { return !arrival.whole; });
+}
+
+// The nearest of: an incomplete arrival's deadline, the end of a pause.
+int AcceptorProcess::next_deadline_ms() const {
+    int wait = -1;
+    const auto sooner = [&wait](Clock::time_point when) {
+        const int ms = ms_until(when);
+        wait = wait < 0 ? ms : std::min(wait, ms);
+    };
+    for (const Arrival& arrival : arrivals_)
+        if (!arrival.whole) sooner(arrival.deadline);
+    if (accept_backoff_.paused()) sooner(accept_backoff_.until());
+    if (fork_backoff_.paused()) sooner(fork_backoff_.until());
+    return wait;
+}
+
+// Takes the connections already waiting while there is room: with a small
+// listen backlog, a burst of agencies would otherwise overflow it and wait
+// for a SYN retry.
 void AcceptorProcess::accept_clients() {
-    for (;;) {
+    while (accepting()) {
         std::string peer;
         Fd client = accept_connection(listener_.get(), peer);
         if (!client) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED)
-                log_action(LogLevel::error, "accept", Outcome::fail, {{"error", errno_text("accept")}});
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) return;
+            if (accept_backoff_.failed()) // EMFILE, ENFILE, ENOBUFS, ENOMEM: the listener stays readable
+                log_action(LogLevel::error, "accept", Outcome::fail,
+                           {{"error", errno_text("accept")}, {"pause_ms", accept_backoff_.pause_ms()}});
             return;
         }
-        if (handlers_.size() >= static_cast<std::size_t>(setup_.max_handlers)) {
-            log_action(LogLevel::warning, "accept", Outcome::fail,
-                       {{"peer", peer}, {"error", "too many connections"}, {"max_handlers", setup_.max_handlers}});
-            continue; // `client` closes here: the excess is refused, the rest goes on
-        }
-        spawn_handler(std::move(client), peer);
+        accept_backoff_.succeeded();
+        log_action(LogLevel::debug, "arrival", Outcome::in_progress, {{"peer", peer}});
+        set_non_blocking(client.get());
+        set_keepalive(client.get());
+        make_room();
+        arrivals_.push_back({std::move(client), std::move(peer), {},
+                             Clock::now() + std::chrono::milliseconds(setup_.first_frame_timeout_ms), false});
     }
 }
 
-// Forks the handler of `client` with two pipes, requests up and replies
+// At max_arrivals, the oldest arrival still incomplete makes way: a flood
+// of silent connections cannot keep a real agency, which sends its first
+// frame at once, out.
+void AcceptorProcess::make_room() {
+    if (arrivals_.size() < static_cast<std::size_t>(setup_.max_arrivals)) return;
+    const auto oldest = std::find_if(arrivals_.begin(), arrivals_.end(), [](const Arrival& arrival) { return !arrival.whole; });
+    if (oldest == arrivals_.end()) return;
+    log_action(LogLevel::warning, "arrival_evicted", Outcome::success,
+               {{"peer", oldest->peer}, {"max_arrivals", setup_.max_arrivals}});
+    arrivals_.erase(oldest);
+}
+
+// Reads what the arrival sent, up to the end of its first frame (the rest
+// is its handler's to read). A peer that leaves is forgotten.
+void AcceptorProcess::read_arrival(Arrival& arrival) {
+    for (std::size_t want; !arrival.whole && (want = first_frame_size(arrival.bytes)) > arrival.bytes.size();) {
+        char chunk[wire::kMaxFrame];
+        const ssize_t got = ::recv(arrival.client.get(), chunk, std::min(sizeof chunk, want - arrival.bytes.size()), 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (got <= 0) { // gone: quietly if it sent nothing (a port probe), with a warning mid-frame
+            if (arrival.bytes.empty())
+                log_action(LogLevel::debug, "client_closed", Outcome::success, {{"peer", arrival.peer}});
+            else
+                log_action(LogLevel::warning, "read_first_frame", Outcome::fail,
+                           {{"peer", arrival.peer}, {"error", "peer closed mid-frame"}, {"bytes", arrival.bytes.size()}});
+            arrival.client.reset();
+            return;
+        }
+        arrival.bytes.append(chunk, static_cast<std::size_t>(got));
+    }
+    arrival.whole = true;
+}
+
+// Drops the arrivals that left, and those whose first frame did not come
+// whole in time.
+void AcceptorProcess::expire_arrivals() {
+    const auto now = Clock::now();
+    for (auto arrival = arrivals_.begin(); arrival != arrivals_.end();) {
+        const bool late = !arrival->whole && arrival->deadline <= now;
+        if (late)
+            log_action(LogLevel::warning, "first_frame_timeout", Outcome::success,
+                       {{"peer", arrival->peer}, {"bytes", arrival->bytes.size()},
+                        {"seconds", setup_.first_frame_timeout_ms / 1000}});
+        arrival = (late || !arrival->client) ? arrivals_.erase(arrival) : std::next(arrival);
+    }
+}
+
+// Whole first frames get handlers, oldest first, while fewer than
+// max_handlers run (and fork is not paused after a failure).
+void AcceptorProcess::start_handlers() {
+    for (auto arrival = arrivals_.begin(); arrival != arrivals_.end();) {
+        if (handlers_.size() >= static_cast<std::size_t>(setup_.max_handlers) || fork_backoff_.paused()) return;
+        if (!arrival->whole) {
+            ++arrival;
+            continue;
+        }
+        if (!spawn_handler(*arrival)) return; // it stays, for the next try
+        arrival = arrivals_.erase(arrival);
+    }
+}
+
+// Forks the handler of `arrival` with two pipes, requests up and replies
 // down, and hands the coordinator's ends to it. The acceptor's copies of
-// those ends and of the client close when this returns.
-void AcceptorProcess::spawn_handler(Fd client, const std::string& peer) {
+// those ends and of the client close when the arrival goes. False when the
+// fork (or a pipe) failed for lack of a resource: tried again after a pause.
+bool AcceptorProcess::spawn_handler(Arrival& arrival) {
     Pipe requests, replies;
-    if (!make_pipe(requests) || !make_pipe(replies)) {
-        log_action(LogLevel::error, "pipe", Outcome::fail, {{"peer", peer}, {"error", errno_text("pipe")}});
-        return;
-    }
-    const pid_t pid = ::fork();
+    const bool piped = make_pipe(requests) && make_pipe(replies);
+    const pid_t pid = piped ? ::fork() : -1;
     if (pid < 0) {
-        log_action(LogLevel::error, "fork", Outcome::fail, {{"peer", peer}, {"error", errno_text("fork")}});
-        return;
+        if (fork_backoff_.failed())
+            log_action(LogLevel::error, "fork", Outcome::fail,
+                       {{"peer", arrival.peer}, {"error", errno_text(piped ? "fork" : "pipe")},
+                        {"pause_ms", fork_backoff_.pause_ms()}});
+        return false;
     }
-    if (pid == 0) become_handler(std::move(client), peer, std::move(requests.write_end), std::move(replies.read_end));
+    if (pid == 0) become_handler(arrival, std::move(requests.write_end), std::move(replies.read_end));
+    fork_backoff_.succeeded();
     handlers_.insert(pid);
-    client.reset(); // the handler's alone now
     // Logged before the coordinator can hear of the handler, so that the
     // line comes before anything the handler's requests make it log.
-    log_action(LogLevel::info, "accept", Outcome::success, {{"peer", peer}, {"handler_pid", pid}});
-    if (!send_new_handler(channel_.get(), pid, peer, requests.read_end.get(), replies.write_end.get())) {
+    log_action(LogLevel::info, "accept", Outcome::success, {{"peer", arrival.peer}, {"handler_pid", pid}});
+    if (!send_new_handler(channel_.get(), pid, arrival.peer, requests.read_end.get(), replies.write_end.get())) {
         // The coordinator is gone or stopping: with our copies of its ends
         // closed, the handler reads EOF on its reply pipe and exits.
-        log_action(LogLevel::error, "pass_handler", Outcome::fail, {{"peer", peer}, {"error", errno_text("sendmsg")}});
+        log_action(LogLevel::error, "pass_handler", Outcome::fail, {{"peer", arrival.peer}, {"error", errno_text("sendmsg")}});
     }
+    return true;
 }
 
-// In the forked child: keep only the client and the handler's two pipe
-// ends (the acceptor holds just the listener and the channel besides, so
-// this costs the same however many connections are open), then serve.
-void AcceptorProcess::become_handler(Fd client, const std::string& peer, Fd to_coordinator, Fd from_coordinator) {
+// In the forked child: keep only the client, the handler's two pipe ends
+// and the channel (for a WINNERS that must wait for the draw); the acceptor
+// holds just the listener and the arrivals besides, so this costs the same
+// however many connections are open. Then serve, from the first frame.
+void AcceptorProcess::become_handler(Arrival& arrival, Fd to_coordinator, Fd from_coordinator) {
     signals_.uninstall();
     ::signal(SIGTERM, SIG_DFL); // SIGINT stays ignored: a terminal's Ctrl-C reaches the coordinator, which stops us
-    close_descriptors_except({client.get(), to_coordinator.get(), from_coordinator.get()});
-    Handler handler(HandlerSetup{std::move(client), peer, std::move(to_coordinator), std::move(from_coordinator),
-                                 setup_.agencies, setup_.idle_timeout_ms});
+    close_descriptors_except({arrival.client.get(), to_coordinator.get(), from_coordinator.get(), channel_.get()});
+    Handler handler(HandlerSetup{std::move(arrival.client), arrival.peer, std::move(to_coordinator),
+                                 std::move(from_coordinator), std::move(channel_), std::move(arrival.bytes),
+                                 setup_.agencies, setup_.idle_timeout_ms, setup_.frame_timeout_ms});
     ::_exit(handler.run());
 }
 
@@ -252,35 +365,4 @@ void run_acceptor(Fd listener, Fd channel, AcceptorSetup setup, int deadline_ms)
     release_signals(); // held since the fork (see start_acceptor)
     AcceptorProcess acceptor(std::move(listener), std::move(channel), setup, deadline_ms);
     ::_exit(acceptor.run());
-}
-
-Received receive_new_handler(int channel, NewHandler& handler) {
-    HandlerMessage message{};
-    iovec data{&message, sizeof message};
-    PassedFdsBuffer control{};
-    msghdr header{};
-    header.msg_iov = &data;
-    header.msg_iovlen = 1;
-    header.msg_control = control.bytes;
-    header.msg_controllen = sizeof control.bytes;
-    ssize_t got;
-    do got = ::recvmsg(channel, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    while (got < 0 && errno == EINTR);
-    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Received::nothing_yet;
-    if (got < 0) {
-        log_action(LogLevel::error, "receive_handler", Outcome::fail, {{"error", errno_text("recvmsg")}});
-        return Received::ended;
-    }
-    std::vector<Fd> passed = take_passed_fds(header);
-    if (got == 0) return Received::ended;
-    if (got != static_cast<ssize_t>(sizeof message) || passed.size() != kPassedFds || (header.msg_flags & MSG_CTRUNC)) {
-        log_action(LogLevel::error, "receive_handler", Outcome::fail, {{"error", "bad message from the acceptor"}});
-        return Received::ended;
-    }
-    message.peer[sizeof message.peer - 1] = '\0';
-    handler.pid = message.pid;
-    handler.peer = message.peer;
-    handler.from_handler = std::move(passed[0]);
-    handler.to_handler = std::move(passed[1]);
-    return Received::handler;
 }

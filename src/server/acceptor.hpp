@@ -4,9 +4,20 @@
 // then close what it should not hold; forked from the coordinator, which
 // holds two pipe ends per open connection, a new handler would cost more
 // with every connection open. The acceptor holds only the listener, its
-// channel to the coordinator and stdio, so every fork costs the same. It
-// passes each new handler's pipe ends to the coordinator over a Unix socket
-// (SCM_RIGHTS), reaps its handlers, and stops when the coordinator says so.
+// channel to the coordinator, stdio and the connections still arriving, so
+// every fork costs the same.
+//
+// Admission (CONTRACT.md §6): a new connection costs no process until its
+// first frame has arrived whole. Until then it is an "arrival" here, a
+// descriptor and its bytes, closed if the frame is not whole within
+// first_frame_timeout_ms (a silent or slow peer holds no handler, as
+// sshd's LoginGraceTime and MaxStartups keep unauthenticated peers cheap).
+// At most max_arrivals wait; a new one beyond that evicts the oldest that
+// is still incomplete. A whole first frame gets a handler as soon as fewer
+// than max_handlers run; until then it waits here, and past max_arrivals of
+// those, new connections wait in the listen backlog: none is accepted and
+// dropped. The handler's pipe ends go to the coordinator over the channel
+// (channel.hpp).
 #pragma once
 
 #include "common/fd.hpp"
@@ -17,9 +28,12 @@
 #include <string>
 
 struct AcceptorSetup {
-    int max_handlers;       // connections beyond this many handlers are refused
-    std::uint32_t agencies; // for the handlers: valid agencies are 1..agencies
-    int idle_timeout_ms;    // for the handlers
+    int max_handlers;           // connections served at once, one handler each
+    int max_arrivals;           // connections whose first frame is still arriving (or waits for a handler)
+    int first_frame_timeout_ms; // for an arrival to send its first frame whole
+    std::uint32_t agencies;     // for the handlers: valid agencies are 1..agencies
+    int idle_timeout_ms;        // for the handlers
+    int frame_timeout_ms;       // for the handlers
 };
 
 // The acceptor process's life, from just after its fork: `listener` is the
@@ -27,23 +41,7 @@ struct AcceptorSetup {
 // pair; the caller has already closed every other descriptor it inherited,
 // and forked it with fork_holding_signals (signals.hpp).
 // Accepts and forks until the coordinator shuts its end of the channel (or
-// is gone), then closes the listener, tells the coordinator it will send no
-// more handlers, waits for its handlers (SIGKILL after `deadline_ms`) and
-// exits 0.
+// is gone), then closes the listener and the arrivals, tells the
+// coordinator it will send no more handlers, waits for its handlers
+// (SIGKILL after `deadline_ms`) and exits 0.
 [[noreturn]] void run_acceptor(Fd listener, Fd channel, AcceptorSetup setup, int deadline_ms);
-
-// --- the coordinator's side of the channel ---
-
-// A handler the acceptor has just forked: the coordinator's ends of its pipes.
-struct NewHandler {
-    pid_t pid = -1;
-    std::string peer; // "ip:port", for logs
-    Fd from_handler;  // requests (read end)
-    Fd to_handler;    // replies (write end)
-};
-
-enum class Received { handler, nothing_yet, ended };
-// Takes the next new handler off `channel` (non-blocking): `ended` once the
-// acceptor has said it will send no more, has died, or sent something that
-// is not a new handler (logged).
-Received receive_new_handler(int channel, NewHandler& handler);

@@ -271,8 +271,13 @@ void Coordinator::finish_draw() {
 }
 
 ipc::Reply Coordinator::winners_reply(std::uint32_t agency) const {
-    static const std::vector<std::string> kNone;
-    if (draw_failed_) return error_reply(ErrorCode::storage_failure);
+    const auto documents = winners_of(agency);
+    if (!documents) return error_reply(ErrorCode::storage_failure);
+    return {0, 0, wire::encode_winners_reply(*documents)};
+}
+
+std::optional<std::vector<std::string>> Coordinator::winners_of(std::uint32_t agency) const {
+    if (draw_failed_) return std::nullopt;
     const auto found = winners_.find(agency);
-    return {0, 0, wire::encode_winners_reply(found == winners_.end() ? kNone : found->second)};
+    return found == winners_.end() ? std::vector<std::string>{} : found->second;
 }

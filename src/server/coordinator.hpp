@@ -64,6 +64,8 @@ public:
     // After the draw: `agency`'s winning documents only, or ERROR 7 when the
     // draw could not read the store (never a partial list).
     ipc::Reply winners_reply(std::uint32_t agency) const;
+    // The same as documents: nothing when the draw failed.
+    std::optional<std::vector<std::string>> winners_of(std::uint32_t agency) const;
     void close(); // the store and the journal
 
 private:

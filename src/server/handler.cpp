@@ -5,6 +5,7 @@
 #include "common/bet_store.hpp"
 #include "common/log.hpp"
 #include "common/socket.hpp"
+#include "server/channel.hpp"
 
 #include <poll.h>
 
@@ -25,6 +26,11 @@ constexpr std::size_t kInputBytes = 64 * 1024;      // the client's bytes read a
 constexpr std::size_t kMaxFramesPerRound = 16;      // BETS frames sent to the coordinator at once (full
                                                     // 8 KiB frames stop at what the buffer holds, ~8)
 
+int ms_until(std::chrono::steady_clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    return left.count() > 0 ? static_cast<int>(left.count()) + 1 : 0;
+}
+
 } // namespace
 
 Handler::Handler(HandlerSetup setup) : setup_(std::move(setup)) {
@@ -33,10 +39,22 @@ Handler::Handler(HandlerSetup setup) : setup_(std::move(setup)) {
     // process alive once the coordinator has gone.
     set_non_blocking(setup_.client.get());
     set_no_delay(setup_.client.get());
+    // The first frame, read by the acceptor before it forked this process.
+    const std::string& first = setup_.first_bytes;
+    if (!first.empty()) {
+        grow_input(std::max(first.size(), kInputBytes));
+        std::memcpy(input_.get(), first.data(), first.size());
+        input_end_ = first.size();
+        std::string().swap(setup_.first_bytes);
+    }
 }
 
 int Handler::run() {
     while (serve_frame() == Next::keep_going) {}
+    if (handed_over_) { // the coordinator holds the connection now; this copy goes quietly
+        setup_.client.reset();
+        return 0;
+    }
     if (linger_) close_lingering(setup_.client, kLingerMs, kLingerBytes);
     setup_.client.reset();
     log_action(LogLevel::info, "close_socket", Outcome::success,
@@ -48,6 +66,8 @@ int Handler::run() {
 // type. Next::close ends the connection (client gone or idle, malformed
 // frame, coordinator gone).
 Handler::Next Handler::serve_frame() {
+    frame_started_ = false;
+    if (input_end_ > input_begin_) start_frame(); // its first bytes are here already
     std::uint8_t head[wire::kRequestHeaderSize];
     const IoStatus status = read_client(head, sizeof head);
     if (status != IoStatus::ok) return report_io(status, "read_header");
@@ -62,8 +82,8 @@ Handler::Next Handler::serve_frame() {
     switch (header.value().type) {
     case RequestType::open: return on_open(header.value(), payload);
     case RequestType::bets: return on_bets(header.value(), payload);
-    case RequestType::done:
-    case RequestType::winners: return on_done_or_winners(header.value());
+    case RequestType::done: return on_done(header.value());
+    case RequestType::winners: return on_winners(header.value());
     case RequestType::echo: return on_echo(header.value(), payload);
     }
     return Next::close;
@@ -86,17 +106,39 @@ IoStatus Handler::read_client(std::uint8_t* out, std::size_t size) {
     if (have < size) {
         if (input_capacity_ < size) grow_input(std::max(size, kInputBytes));
         std::memmove(input_.get(), input_.get() + input_begin_, have);
-        input_begin_ = 0, input_end_ = have;
-        std::size_t got = 0;
-        const IoStatus status = read_some_watching(setup_.client.get(), input_.get() + have, size - have,
-                                                   input_capacity_ - have, got, setup_.from_coordinator.get(),
-                                                   setup_.idle_timeout_ms);
-        input_end_ += got;
-        if (status != IoStatus::ok) return status == IoStatus::closed && have > 0 ? IoStatus::truncated : status;
+        input_begin_ = 0;
+        input_end_ = have;
+        const IoStatus status = fill_input(size);
+        if (status == IoStatus::closed && input_end_ > 0) return IoStatus::truncated;
+        if (status != IoStatus::ok) return status;
     }
     std::memcpy(out, input_.get() + input_begin_, size);
     input_begin_ += size;
     return IoStatus::ok;
+}
+
+// Reads until `size` bytes are buffered, taking whatever more has come. The
+// wait for the first byte of a frame is the idle timeout; from that byte
+// on, the whole frame must be here within the frame timeout, however
+// slowly it trickles in (each byte does not restart the clock).
+IoStatus Handler::fill_input(std::size_t size) {
+    while (input_end_ < size) {
+        const int wait_ms = frame_started_ ? ms_until(frame_deadline_) : setup_.idle_timeout_ms;
+        if (wait_ms == 0) return IoStatus::timeout;
+        std::size_t got = 0;
+        const IoStatus status = read_some_watching(setup_.client.get(), input_.get() + input_end_, 1,
+                                                   input_capacity_ - input_end_, got, setup_.from_coordinator.get(),
+                                                   wait_ms);
+        input_end_ += got;
+        if (got > 0 && !frame_started_) start_frame();
+        if (status != IoStatus::ok) return status;
+    }
+    return IoStatus::ok;
+}
+
+void Handler::start_frame() {
+    frame_started_ = true;
+    frame_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(setup_.frame_timeout_ms);
 }
 
 // Not zero-filled: the pages are touched only as bytes arrive, so a handler
@@ -249,16 +291,30 @@ void Handler::log_bets_reply(const wire::RequestHeader& header, const std::vecto
     }
 }
 
-Handler::Next Handler::on_done_or_winners(const wire::RequestHeader& header) {
+// A WINNERS may wait until the slowest agency is done, and a process per
+// waiting agency would make the agencies that wait for the draw starve the
+// ones that still send bets. So the connection goes to the coordinator,
+// which answers it once the draw is done (at once if it is), and this
+// handler ends: WINNERS is the last request of a connection.
+Handler::Next Handler::on_winners(const wire::RequestHeader& header) {
+    if (!agency_allowed(header)) return refuse(ErrorCode::bad_agency, header);
+    if (!send_waiting_agency(setup_.channel.get(), header.agency, setup_.peer, setup_.client.get())) {
+        log_action(LogLevel::info, "request_interrupted", Outcome::in_progress,
+                   {{"agencia", header.agency}, {"request", "WINNERS"}, {"reason", "shutting down"}});
+        return send_and_close(ErrorCode::shutting_down);
+    }
+    log_action(LogLevel::debug, "hand_over", Outcome::success, {{"peer", setup_.peer}, {"agencia", header.agency}});
+    handed_over_ = true;
+    return Next::close;
+}
+
+Handler::Next Handler::on_done(const wire::RequestHeader& header) {
     if (!agency_allowed(header)) return refuse(ErrorCode::bad_agency, header);
     request_.header = header;
     ipc::Reply reply;
     if (!ask_coordinator(reply)) return Next::close;
     const auto answer = wire::decode_reply_header(reply.frame.data()).value();
-    if (header.type == RequestType::winners && answer.type == wire::ReplyType::winners)
-        log_action(LogLevel::info, "ganadores_enviados", Outcome::success,
-                   {{"agencia", header.agency}, {"cant_ganadores", answer.value}});
-    else if (answer.type == wire::ReplyType::error &&
+    if (answer.type == wire::ReplyType::error &&
              static_cast<ErrorCode>(answer.value) == ErrorCode::shutting_down)
         // A graceful stop is not a failure: the client reconnects to the restarted server.
         log_action(LogLevel::info, "request_interrupted", Outcome::in_progress,
@@ -288,13 +344,6 @@ bool Handler::agency_allowed(const wire::RequestHeader& header) {
 
 bool Handler::ask_coordinator(ipc::Reply& reply) {
     IoStatus status = ipc::send_request(setup_.to_coordinator.get(), request_);
-    // Only WINNERS can wait long (until the draw); the rest is answered at once.
-    const RequestType type = request_.header.type;
-    if (status == IoStatus::ok && type == RequestType::winners && !coordinator_answers_first()) {
-        log_action(LogLevel::info, "client_left", Outcome::success,
-                   {{"peer", setup_.peer}, {"waiting_for", to_string(type)}});
-        return false;
-    }
     if (status == IoStatus::ok) status = ipc::receive_reply(setup_.from_coordinator.get(), reply);
     if (status == IoStatus::ok) return true;
     coordinator_gone(status);
@@ -311,19 +360,6 @@ void Handler::coordinator_gone(IoStatus status) {
               IoStatus::ok;
 }
 
-// Waits for the coordinator's reply, which for WINNERS may take until the
-// draw. False when the client hangs up first: its parked request would
-// otherwise hold this process (and a handler slot) until then.
-bool Handler::coordinator_answers_first() {
-    pollfd fds[2] = {{setup_.from_coordinator.get(), POLLIN, 0}, {setup_.client.get(), POLLRDHUP, 0}};
-    for (;;) {
-        const int ready = ::poll(fds, 2, -1);
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready < 0 || fds[0].revents != 0) return true; // the reply (or EOF) is there
-        if (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) return false;
-    }
-}
-
 Handler::Next Handler::report_io(IoStatus status, const char* what) {
     switch (status) {
     case IoStatus::closed:
@@ -334,8 +370,12 @@ Handler::Next Handler::report_io(IoStatus status, const char* what) {
                    {{"peer", setup_.peer}, {"reason", "server shutting down"}});
         break;
     case IoStatus::timeout:
-        log_action(LogLevel::warning, "idle_timeout", Outcome::success,
-                   {{"peer", setup_.peer}, {"seconds", setup_.idle_timeout_ms / 1000}});
+        if (frame_started_)
+            log_action(LogLevel::warning, "frame_timeout", Outcome::success,
+                       {{"peer", setup_.peer}, {"seconds", setup_.frame_timeout_ms / 1000}});
+        else
+            log_action(LogLevel::warning, "idle_timeout", Outcome::success,
+                       {{"peer", setup_.peer}, {"seconds", setup_.idle_timeout_ms / 1000}});
         break;
     default:
         log_action(LogLevel::warning, what, Outcome::fail,

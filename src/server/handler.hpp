@@ -10,6 +10,7 @@
 #include "common/protocol.hpp"
 #include "server/ipc.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -21,8 +22,11 @@ struct HandlerSetup {
     std::string peer;       // "ip:port", for logs
     Fd to_coordinator;      // requests go here
     Fd from_coordinator;    // replies come from here; EOF means "stop now"
+    Fd channel;             // the coordinator's channel: a WINNERS that must wait is handed over on it
+    std::string first_bytes; // what the acceptor read: the first frame
     std::uint32_t agencies; // valid agencies are 1..agencies
-    int idle_timeout_ms;
+    int idle_timeout_ms;    // for the first byte of the next frame
+    int frame_timeout_ms;   // for a frame to be whole, from its first byte
 };
 
 class Handler {
@@ -50,6 +54,8 @@ private:
     Next serve_frame();
     Next read_payload(const wire::RequestHeader& header, std::vector<std::uint8_t>& payload);
     IoStatus read_client(std::uint8_t* out, std::size_t size);
+    IoStatus fill_input(std::size_t size);
+    void start_frame();
     void grow_input(std::size_t capacity);
     bool bets_frame_buffered() const;
     Next on_open(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload);
@@ -57,11 +63,11 @@ private:
     void stage_bets(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload, BetsRound& round);
     Next finish_round(BetsRound& round);
     void log_bets_reply(const wire::RequestHeader& header, const std::vector<Bet>& bets, const ipc::Reply& reply);
-    Next on_done_or_winners(const wire::RequestHeader& header);
+    Next on_done(const wire::RequestHeader& header);
+    Next on_winners(const wire::RequestHeader& header);
     Next on_echo(const wire::RequestHeader& header, const std::vector<std::uint8_t>& payload);
     bool agency_allowed(const wire::RequestHeader& header);
     bool ask_coordinator(ipc::Reply& reply);
-    bool coordinator_answers_first();
     void coordinator_gone(IoStatus status);
     Next report_io(IoStatus status, const char* what);
     Next send(const wire::Bytes& frame);
@@ -75,6 +81,9 @@ private:
     std::string source_name_;            // its name, for logs
     ipc::Request request_;               // the request to the coordinator (buffers reused)
     bool linger_ = false;                // a final ERROR was sent: close without a reset
+    bool handed_over_ = false;           // the connection is the coordinator's now (a waiting WINNERS)
+    bool frame_started_ = false;         // bytes of the next frame have arrived: its deadline runs
+    std::chrono::steady_clock::time_point frame_deadline_{};
     std::unique_ptr<std::uint8_t[]> input_; // the client's bytes read ahead: [input_begin_, input_end_)
     std::size_t input_capacity_ = 0;
     std::size_t input_begin_ = 0;

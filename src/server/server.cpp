@@ -32,9 +32,13 @@ constexpr int kHandlerDeadlineMs = 1500;
 constexpr int kAcceptorDeadlineMs = 1800;
 
 constexpr rlim_t kSpareDescriptors = 32;   // stdio, store, journal, epoll, signals, acceptor...
-constexpr std::uint64_t kAcceptorToken = 0; // epoll tokens; a child's are
-constexpr std::uint64_t kSignalToken = 1;   // connection << 1 | end, and
-constexpr std::uint64_t kWriteEnd = 1;      // connections are numbered from 1
+// Epoll tokens: a child's are connection << 2 | end (connections are
+// numbered from 1), a waiting agency's id << 2 | WaitingRoom::kTokenTag.
+constexpr std::uint64_t kAcceptorToken = 0;
+constexpr std::uint64_t kSignalToken = 1;
+constexpr unsigned kTokenShift = WaitingRoom::kTokenShift;
+constexpr std::uint64_t kTagMask = (1u << kTokenShift) - 1;
+constexpr std::uint64_t kWriteEnd = 1;
 
 using Clock = std::chrono::steady_clock;
 
@@ -139,7 +143,8 @@ bool Server::start_acceptor(Fd listener) {
         signals_.uninstall();
         close_descriptors_except({listener.get(), acceptor_end.get()});
         run_acceptor(std::move(listener), std::move(acceptor_end),
-                     {config_.max_handlers, config_.agencies, config_.idle_timeout_seconds * 1000},
+                     {config_.max_handlers, config_.max_arrivals, config_.first_frame_timeout_seconds * 1000,
+                      config_.agencies, config_.idle_timeout_seconds * 1000, config_.frame_timeout_seconds * 1000},
                      kHandlerDeadlineMs);
     }
     acceptor_pid_ = pid;
@@ -151,14 +156,17 @@ bool Server::start_acceptor(Fd listener) {
     return true;
 }
 
-// The coordinator holds two pipe ends per handler: SERVER_MAX_HANDLERS
-// handlers need that many descriptors, which the usual soft limit of 1024
-// does not allow past about 500. Raised up to the hard limit, or refused.
+// The coordinator holds two pipe ends per handler and one socket per
+// agency waiting for the draw; the acceptor (which inherits the limit) one
+// per arrival. The soft limit is raised to the hard one (the agencies that
+// wait have no bound of their own: 10,000 of them must fit), and refused
+// when even that cannot hold the handlers and the arrivals.
 bool Server::raise_open_file_limit() {
-    const rlim_t needed = 2 * static_cast<rlim_t>(config_.max_handlers) + kSpareDescriptors;
+    const rlim_t needed = 2 * static_cast<rlim_t>(config_.max_handlers) +
+                          static_cast<rlim_t>(config_.max_arrivals) + kSpareDescriptors;
     rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < needed && limit.rlim_max >= needed) {
-        limit.rlim_cur = needed;
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &limit);
         ::getrlimit(RLIMIT_NOFILE, &limit);
     }
@@ -168,7 +176,8 @@ bool Server::raise_open_file_limit() {
     }
     log_action(LogLevel::critical, "open_file_limit", Outcome::fail,
                {{"limit", limit.rlim_cur}, {"hard_limit", limit.rlim_max}, {"needed", needed},
-                {"error", "SERVER_MAX_HANDLERS needs more open files than allowed: lower it or raise ulimit -n"}});
+                {"error", "SERVER_MAX_HANDLERS and SERVER_MAX_ARRIVALS need more open files than allowed: "
+                          "lower them or raise ulimit -n"}});
     return false;
 }
 
@@ -181,7 +190,8 @@ bool Server::raise_open_file_limit() {
 std::string Server::serve() {
     std::vector<epoll_event> ready(256);
     while (!stopping_) {
-        const int wait_ms = coordinator_->draw_running() ? 0 : -1;
+        const int lingering_ms = waiting_.expire();
+        const int wait_ms = coordinator_->draw_running() ? 0 : lingering_ms;
         const int count = poller_.wait(ready, wait_ms);
         if (count < 0) {
             if (errno == EINTR) continue;
@@ -190,14 +200,16 @@ std::string Server::serve() {
         }
         bool new_handlers = false, signal = false;
         for (int i = 0; i < count; ++i) {
-            const std::uint64_t token = ready[static_cast<std::size_t>(i)].data.u64;
+            const epoll_event& event = ready[static_cast<std::size_t>(i)];
+            const std::uint64_t token = event.data.u64;
             if (token == kAcceptorToken) new_handlers = true;
             else if (token == kSignalToken) signal = true;
+            else if ((token & kTagMask) == WaitingRoom::kTokenTag) waiting_.on_event(token, event.events);
             else on_child_event(token);
         }
         commit_round();
         forget_closed_children();
-        if (new_handlers) receive_new_handlers();
+        if (new_handlers) receive_from_channel();
         if (signal) on_signals();
         if (acceptor_ended_ && !stopping_) {
             log_action(LogLevel::critical, "acceptor", Outcome::fail, {{"error", "the acceptor process ended"}});
@@ -210,7 +222,7 @@ std::string Server::serve() {
 
 // A child's token is its connection number and which of its pipes is ready.
 void Server::on_child_event(std::uint64_t token) {
-    const auto found = children_.find(token >> 1);
+    const auto found = children_.find(token >> kTokenShift);
     if (found == children_.end() || found->second.closed) return;
     if (token & kWriteEnd) flush(found->second);
     else read_requests(found->second);
@@ -221,7 +233,7 @@ void Server::on_child_event(std::uint64_t token) {
 void Server::watch_outbox(Child& child) {
     const bool want = !child.outbox.empty() && !child.closed;
     if (want == child.writing) return;
-    const std::uint64_t token = child.connection << 1 | kWriteEnd;
+    const std::uint64_t token = child.connection << kTokenShift | kWriteEnd;
     if (want && !child.writing) poller_.add(child.to_handler.get(), EPOLLOUT, token);
     else poller_.remove(child.to_handler.get());
     child.writing = want;
@@ -241,7 +253,8 @@ void Server::forget_closed_children() {
 
 void Server::advance_draw() {
     coordinator_->advance_draw();
-    if (coordinator_->draw_done()) answer_parked_winners();
+    if (coordinator_->draw_done())
+        waiting_.open_doors([this](std::uint32_t agency) { return coordinator_->winners_of(agency); });
 }
 
 // SIGTERM / SIGINT start the shutdown; SIGCHLD only means "reap" (the
@@ -255,14 +268,18 @@ void Server::on_signals() {
     reap_children();
 }
 
-// Registers every handler the acceptor has passed since the last round.
-void Server::receive_new_handlers() {
+// Takes every message on the channel since the last round: the handlers
+// the acceptor has forked, and the agencies whose handlers handed their
+// connection over to wait for the draw.
+void Server::receive_from_channel() {
     while (!acceptor_ended_) {
         NewHandler handler;
-        const Received received = receive_new_handler(acceptor_channel_.get(), handler);
+        WaitingAgency waiting;
+        const Received received = ::receive_from_channel(acceptor_channel_.get(), handler, waiting);
         if (received == Received::nothing_yet) return;
-        if (received == Received::handler) add_child(std::move(handler));
-        else {
+        if (received == Received::new_handler) add_child(std::move(handler));
+        else if (received == Received::waiting_agency) waiting_.add(std::move(waiting));
+        else if (received == Received::ended) {
             acceptor_ended_ = true;
             poller_.remove(acceptor_channel_.get());
         }
@@ -282,7 +299,7 @@ void Server::add_child(NewHandler handler) {
     child.peer = std::move(handler.peer);
     child.from_handler = std::move(handler.from_handler);
     child.to_handler = std::move(handler.to_handler);
-    if (!poller_.add(child.from_handler.get(), EPOLLIN, connection << 1)) {
+    if (!poller_.add(child.from_handler.get(), EPOLLIN, connection << kTokenShift)) {
         log_action(LogLevel::error, "epoll", Outcome::fail, {{"peer", child.peer}, {"error", errno_text("epoll_ctl")}});
         ::kill(child.pid, SIGKILL); // a handler the coordinator cannot hear is no use
         children_.erase(connection);
@@ -314,9 +331,14 @@ void Server::read_requests(Child& child) {
             mark_closed(child);
             return;
         }
-        if (auto reply = coordinator_->handle(request, child.connection))
-            held_.emplace_back(child.connection, std::move(*reply));
-        else child.waiting_winners = request.header.agency;
+        auto reply = coordinator_->handle(request, child.connection);
+        if (!reply) { // a WINNERS before the draw: handlers hand those over on the channel instead
+            log_action(LogLevel::error, "ipc", Outcome::fail, {{"handler_pid", child.pid}, {"error", "WINNERS on the pipe"}});
+            ::kill(child.pid, SIGKILL);
+            mark_closed(child);
+            return;
+        }
+        held_.emplace_back(child.connection, std::move(*reply));
     }
     // An idle connection keeps no buffer: the coordinator's memory (and the
     // cost of every fork) must not grow by a frame's size per connection.
@@ -344,11 +366,6 @@ void Server::commit_round() {
     held_.clear();
 }
 
-void Server::deliver(Child& child, const ipc::Reply& reply) {
-    child.outbox.append(ipc::encode_reply(reply));
-    flush(child);
-}
-
 // Writes what the pipe takes now; epoll reports EPOLLOUT while more is left.
 void Server::flush(Child& child) {
     while (!child.outbox.empty()) {
@@ -368,15 +385,6 @@ void Server::mark_closed(Child& child) {
     closed_.push_back(child.connection);
 }
 
-// Once, when the draw has finished: a WINNERS that arrives later is answered at once.
-void Server::answer_parked_winners() {
-    for (auto& [connection, child] : children_) {
-        if (child.waiting_winners == 0) continue;
-        deliver(child, coordinator_->winners_reply(child.waiting_winners));
-        child.waiting_winners = 0;
-    }
-}
-
 // Reaps every child that has ended: the acceptor, and the handlers of an
 // acceptor that died (the coordinator is their subreaper, see run()).
 // Returns false once no child is left.
@@ -386,6 +394,13 @@ bool Server::reap_children() {
     while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
         if (pid != acceptor_pid_) continue; // an orphaned handler: its exit needs no line
         acceptor_pid_ = -1;
+        // Its handlers hold copies of its end of the channel, so the channel
+        // does not end with it: take what it had sent, then stop listening.
+        receive_from_channel();
+        if (!acceptor_ended_) {
+            acceptor_ended_ = true;
+            poller_.remove(acceptor_channel_.get());
+        }
         if (WIFSIGNALED(status))
             log_action(LogLevel::warning, "acceptor_exit", Outcome::fail, {{"signal", strsignal(WTERMSIG(status))}});
         else
@@ -402,11 +417,10 @@ void Server::shutdown() {
     const auto started = Clock::now();
     stop_acceptor(started + std::chrono::milliseconds(kHandlerDeadlineMs));
     log_action(LogLevel::info, "close_socket", Outcome::success, {{"socket", "listener"}, {"port", listen_port_}});
+    waiting_.close_all();
     std::vector<pid_t> handlers;
     for (auto& [connection, child] : children_) {
         handlers.push_back(child.pid);
-        if (child.waiting_winners != 0)
-            deliver(child, {0, 0, wire::encode_error(wire::ErrorCode::shutting_down)});
         child.from_handler.reset();
         child.to_handler.reset();
         log_action(LogLevel::info, "close_pipe", Outcome::success, {{"handler_pid", child.pid}, {"peer", child.peer}});
@@ -427,7 +441,7 @@ void Server::stop_acceptor(Clock::time_point deadline) {
     while (!acceptor_ended_) {
         pollfd channel{acceptor_channel_.get(), POLLIN, 0};
         if (::poll(&channel, 1, ms_until(deadline)) == 0) break; // a hung acceptor is killed below
-        receive_new_handlers();
+        receive_from_channel();
     }
 }
 

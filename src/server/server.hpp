@@ -8,9 +8,11 @@
 #include "common/fd.hpp"
 #include "common/signals.hpp"
 #include "server/acceptor.hpp"
+#include "server/channel.hpp"
 #include "server/coordinator.hpp"
 #include "server/poller.hpp"
 #include "server/server_config.hpp"
+#include "server/waiting_room.hpp"
 
 #include <sys/types.h>
 
@@ -36,7 +38,6 @@ private:
         Fd to_handler;   // replies (non-blocking write end)
         std::string inbox;
         std::string outbox;
-        std::uint32_t waiting_winners = 0; // agency of a parked WINNERS, 0 if none
         bool writing = false;              // to_handler is watched for EPOLLOUT
         bool closed = false;
     };
@@ -51,15 +52,13 @@ private:
     void on_child_event(std::uint64_t token);
     void watch_outbox(Child& child);
     void on_signals();
-    void receive_new_handlers();
+    void receive_from_channel();
     void add_child(NewHandler handler);
     void read_requests(Child& child);
     void commit_round();
-    void deliver(Child& child, const ipc::Reply& reply);
     void flush(Child& child);
     void mark_closed(Child& child);
     void forget_closed_children();
-    void answer_parked_winners();
     void advance_draw();
     bool reap_children();
     void shutdown();
@@ -75,6 +74,7 @@ private:
     Fd acceptor_channel_;      // new handlers come from here
     bool acceptor_ended_ = false; // it said it sends no more handlers (or died)
     Poller poller_;
+    WaitingRoom waiting_{poller_}; // agencies whose WINNERS waits for the draw
     std::optional<Coordinator> coordinator_;
     std::unordered_map<std::uint64_t, Child> children_; // by connection number
     std::vector<std::uint64_t> closed_;                 // children to forget after this round

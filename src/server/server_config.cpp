@@ -23,8 +23,14 @@ std::variant<ServerConfig, ConfigError> load_server_config(const std::string& pa
     config.bets_file = reader.text(server_key("SERVER_BETS_FILE"), config.bets_file);
     config.idle_timeout_seconds = static_cast<int>(
         reader.integer(server_key("SERVER_IDLE_TIMEOUT"), config.idle_timeout_seconds, 1, 86400));
+    config.first_frame_timeout_seconds = static_cast<int>(
+        reader.integer(server_key("SERVER_FIRST_FRAME_TIMEOUT"), config.first_frame_timeout_seconds, 1, 3600));
+    config.frame_timeout_seconds = static_cast<int>(
+        reader.integer(server_key("SERVER_FRAME_TIMEOUT"), config.frame_timeout_seconds, 1, 3600));
     config.max_handlers = static_cast<int>(
         reader.integer(server_key("SERVER_MAX_HANDLERS"), config.max_handlers, 1, 4096));
+    config.max_arrivals = static_cast<int>(
+        reader.integer(server_key("SERVER_MAX_ARRIVALS"), config.max_arrivals, 1, 16384));
     config.fsync = reader.boolean(server_key("SERVER_FSYNC"), config.fsync);
     if (config.bets_file.empty()) reader.fail(server_key("SERVER_BETS_FILE"), "must not be empty");
     if (reader.error()) return *reader.error();
@@ -42,7 +48,10 @@ std::string server_settings_help() {
            setting("SERVER_AGENCIES", std::to_string(defaults.agencies)) + "\n  " +
            setting("SERVER_BETS_FILE", defaults.bets_file) + "  " +
            setting("SERVER_IDLE_TIMEOUT", std::to_string(defaults.idle_timeout_seconds) + " s") + "\n  " +
+           setting("SERVER_FIRST_FRAME_TIMEOUT", std::to_string(defaults.first_frame_timeout_seconds) + " s") + "  " +
+           setting("SERVER_FRAME_TIMEOUT", std::to_string(defaults.frame_timeout_seconds) + " s") + "\n  " +
            setting("SERVER_MAX_HANDLERS", std::to_string(defaults.max_handlers)) + "  " +
+           setting("SERVER_MAX_ARRIVALS", std::to_string(defaults.max_arrivals)) + "  " +
            setting("SERVER_FSYNC", defaults.fsync ? "true" : "false") + "\n";
 }
 
@@ -53,6 +62,9 @@ void log_server_config(const ServerConfig& config) {
                 {"logging_level", to_string(config.log_level)}, {"server_agencies", config.agencies},
                 {"server_bets_file", config.bets_file},
                 {"server_idle_timeout", config.idle_timeout_seconds},
+                {"server_first_frame_timeout", config.first_frame_timeout_seconds},
+                {"server_frame_timeout", config.frame_timeout_seconds},
                 {"server_max_handlers", config.max_handlers},
+                {"server_max_arrivals", config.max_arrivals},
                 {"server_fsync", config.fsync ? "true" : "false"}});
 }

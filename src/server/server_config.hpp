@@ -15,8 +15,11 @@ struct ServerConfig {
     LogLevel log_level = LogLevel::info;
     std::uint32_t agencies = 5;
     std::string bets_file = ".data/bets.csv";
-    int idle_timeout_seconds = 60; // a silent client is dropped after this
-    int max_handlers = 64;         // live connections; the excess is refused
+    int idle_timeout_seconds = 60; // a connection with no new frame for this long is dropped
+    int first_frame_timeout_seconds = 5; // a new connection must send its first frame whole within this
+    int frame_timeout_seconds = 10;      // a frame must arrive whole within this of its first byte
+    int max_handlers = 64;         // connections served at once (one handler each); the rest wait
+    int max_arrivals = 1024;       // connections still sending their first frame (or waiting for a handler)
     bool fsync = true;             // fsync store + journal before the ACKs of each group commit (power-loss safe)
 };
 

@@ -836,6 +836,17 @@ TEST_F(Hostile, ConnectionThatOpenedForAgency1CannotSpeakForAgency2) {
 
 // ---- positions: ERROR 4 for a gap, duplicates ACKed without storing -----------------------------
 
+// CONTRACT.md §6: positions past the protocol's 32-bit range are a malformed frame.
+TEST_F(Hostile, BetsPastThe32BitRangeOfPositionsGetError1AndAClose) {
+    ASSERT_NO_FATAL_FAILURE(start(1));
+    Conn conn(port());
+    ASSERT_TRUE(opens(conn, 1, kSource));
+    ASSERT_TRUE(conn.send(wire::encode_bets_frame(1, 0xFFFFFFFFu, make_bets(1, 0, 2))));
+    EXPECT_TRUE(error_then_closed(conn, ErrorCode::malformed_frame)) << "positions 2^32-1 and 2^32";
+    EXPECT_EQ(store_lines(), 0u);
+    ASSERT_NO_FATAL_FAILURE(expect_unharmed("positions past 2^32"));
+}
+
 TEST_F(Hostile, GapGetsError4AndDuplicatePositionsAreAcknowledgedWithoutStoring) {
     ASSERT_NO_FATAL_FAILURE(start(1));
     const auto bets = make_bets(1, 0, 9);
@@ -846,8 +857,8 @@ TEST_F(Hostile, GapGetsError4AndDuplicatePositionsAreAcknowledgedWithoutStoring)
     ASSERT_TRUE(acks(conn, 3));
     ASSERT_TRUE(conn.send(wire::encode_bets_frame(1, 5, later)));
     EXPECT_TRUE(refuses(conn, ErrorCode::gap)) << "position 5 with 3 stored";
-    ASSERT_TRUE(conn.send(wire::encode_bets_frame(1, 0xFFFFFFFFu, later)));
-    EXPECT_TRUE(refuses(conn, ErrorCode::gap)) << "position 2^32-1 with 3 stored";
+    ASSERT_TRUE(conn.send(wire::encode_bets_frame(1, 0xFFFFFFFFu - 4, later)));
+    EXPECT_TRUE(refuses(conn, ErrorCode::gap)) << "the last valid position with 3 stored";
     EXPECT_EQ(store_lines(), 3u) << "a frame past a gap was stored";
 
     ASSERT_TRUE(conn.send(wire::encode_bets_frame(1, 0, first)));
@@ -1150,66 +1161,87 @@ TEST_F(Hostile, RandomBetRecordsAreRejected) {
 
 // ---- silence ------------------------------------------------------------------------------
 
-TEST_F(Hostile, SilentClientIsDroppedAfterTheIdleTimeout) {
-    ASSERT_NO_FATAL_FAILURE(start(1, {{"SERVER_IDLE_TIMEOUT", "1"}}, /*observer=*/false));
+// CONTRACT.md §6, the deadlines: a new connection must send its first frame
+// whole within SERVER_FIRST_FRAME_TIMEOUT (until then it holds no handler:
+// the acceptor reads it); after a frame, the next must begin within
+// SERVER_IDLE_TIMEOUT; and a frame that has begun must be whole within
+// SERVER_FRAME_TIMEOUT. Each is dropped with its own line.
+TEST_F(Hostile, DeadlinesDropSilentAndStalledPeers) {
+    ASSERT_NO_FATAL_FAILURE(start(1,
+                                  {{"SERVER_FIRST_FRAME_TIMEOUT", "1"},
+                                   {"SERVER_IDLE_TIMEOUT", "2"},
+                                   {"SERVER_FRAME_TIMEOUT", "1"}},
+                                  /*observer=*/false));
+    const auto expect_dropped = [&](Conn& conn, const char* line, long long at_least_ms, Clock::time_point since) {
+        EXPECT_TRUE(closed_silently(conn));
+        EXPECT_GE(ms_since(since), at_least_ms) << "dropped before its deadline";
+        EXPECT_TRUE(harness::wait_for_line(server_.log,
+                                           std::regex(std::string("action: ") + line + " \\|.*peer: " + escape(conn.peer())),
+                                           kIo, &server_.process))
+            << "no " << line << " line; " << server_log();
+    };
     {
         SCOPED_TRACE("connects and says nothing");
         Conn conn(port());
         ASSERT_TRUE(conn.connected());
-        const auto connected = Clock::now();
-        EXPECT_TRUE(closed_silently(conn));
-        EXPECT_GE(ms_since(connected), 900) << "dropped before the 1 s idle timeout";
-        EXPECT_TRUE(harness::wait_for_line(server_.log,
-                                           std::regex("action: idle_timeout \\|.*peer: " + escape(conn.peer())),
-                                           kIo, &server_.process))
-            << server_log();
+        expect_dropped(conn, "first_frame_timeout", 900, Clock::now());
     }
     {
-        SCOPED_TRACE("stalled mid-header and mid-payload");
+        SCOPED_TRACE("first frame stalled mid-header and mid-payload");
         Conn mid_header(port()), mid_payload(port());
+        const auto connected = Clock::now();
         ASSERT_TRUE(mid_header.send(Bytes{0, 4, 0}));
         ASSERT_TRUE(mid_payload.send(concat(header(1, 1, 1, 1), Bytes(5, 'x'))));
-        EXPECT_TRUE(closed_silently(mid_header)) << "a client stalled mid-header must be dropped";
-        EXPECT_TRUE(closed_silently(mid_payload)) << "a client stalled mid-payload must be dropped";
+        expect_dropped(mid_header, "first_frame_timeout", 900, connected);
+        expect_dropped(mid_payload, "first_frame_timeout", 900, connected);
+    }
+    {
+        SCOPED_TRACE("a frame, then silence");
+        Conn conn(port());
+        ASSERT_TRUE(echoes(conn, "one frame"));
+        expect_dropped(conn, "idle_timeout", 1900, Clock::now());
+    }
+    {
+        SCOPED_TRACE("a frame, then the next stalled mid-header");
+        Conn conn(port());
+        ASSERT_TRUE(echoes(conn, "one frame"));
+        ASSERT_TRUE(conn.send(Bytes{0, 4, 0}));
+        expect_dropped(conn, "frame_timeout", 900, Clock::now());
     }
     ASSERT_NO_FATAL_FAILURE(expect_unharmed("idle clients"));
 }
 
 // ---- too many connections ----------------------------------------------------------------
 
-TEST_F(Hostile, ConnectionsBeyondMaxHandlersAreRefusedAndTheRestKeepWorking) {
-    ASSERT_NO_FATAL_FAILURE(
-        start(1, {{"SERVER_MAX_HANDLERS", "4"}, {"LOGGING_LEVEL", "DEBUG"}}, /*observer=*/false));
+// CONTRACT.md §3, §6: SERVER_MAX_HANDLERS bounds the connections served at
+// once; the ones past it wait (their first frame read, no process) and are
+// served in turn: none is accepted and dropped.
+TEST_F(Hostile, ConnectionsBeyondMaxHandlersWaitAndAreServedInTurn) {
+    ASSERT_NO_FATAL_FAILURE(start(1, {{"SERVER_MAX_HANDLERS", "4"}}, /*observer=*/false));
     const std::regex accepted(R"(action: accept \| result: success)");
-    const std::regex refused(R"(action: accept \| result: fail \|.*too many connections)");
-    const std::regex handler_gone(R"(action: handler_exit \| result: success)");
-
     std::vector<std::unique_ptr<Conn>> served;
     for (int i = 0; i < 4; ++i) {
         served.push_back(std::make_unique<Conn>(port()));
-        ASSERT_TRUE(served.back()->connected());
+        ASSERT_TRUE(echoes(*served.back(), "one of the first four"));
     }
-    ASSERT_EQ(await_count(server_.log, accepted, 4), 4u) << server_log();
-
-    std::vector<std::unique_ptr<Conn>> extra;
+    std::vector<std::unique_ptr<Conn>> waiting;
+    const Bytes echo = wire::encode_echo_frame("waits its turn");
     for (int i = 0; i < 3; ++i) {
-        extra.push_back(std::make_unique<Conn>(port()));
-        ASSERT_TRUE(extra.back()->connected()) << "the kernel completes the handshake; the server then refuses";
+        waiting.push_back(std::make_unique<Conn>(port()));
+        ASSERT_TRUE(waiting.back()->send(echo));
     }
-    for (auto& conn : extra) EXPECT_TRUE(closed_silently(*conn)) << "extra connection " << conn->peer();
-    EXPECT_EQ(await_count(server_.log, refused, 3), 3u) << server_log();
-    EXPECT_EQ(count_matching(server_.log, accepted), 4u) << "an extra connection got a handler";
-    for (auto& conn : served) EXPECT_TRUE(echoes(*conn, "one of the first four")) << conn->peer();
-    ASSERT_TRUE(server_.process.running());
+    for (auto& conn : waiting) EXPECT_TRUE(stays_silent(*conn)) << "served past SERVER_MAX_HANDLERS: " << conn->peer();
+    EXPECT_EQ(count_matching(server_.log, accepted), 4u) << server_log();
 
-    // Once the four are gone (their handlers reaped), new connections are served again.
-    served.clear();
-    ASSERT_EQ(await_count(server_.log, handler_gone, 4), 4u) << server_log();
-    for (int i = 0; i < 4; ++i) {
-        served.push_back(std::make_unique<Conn>(port()));
-        EXPECT_TRUE(echoes(*served.back(), "after the crowd left")) << "connection " << i;
+    served.clear(); // their handlers end: the three waiting get theirs
+    for (auto& conn : waiting) {
+        const Received got = conn->receive(echo.size());
+        EXPECT_EQ(got.bytes, echo) << conn->peer() << " was not served once handlers were free (" << to_text(got.end) << ")";
+        EXPECT_TRUE(echoes(*conn, "and goes on")) << conn->peer();
     }
-    EXPECT_EQ(count_matching(server_.log, refused), 3u) << "a connection was refused below the limit";
+    EXPECT_EQ(count_matching(server_.log, accepted), 7u) << server_log();
+    EXPECT_EQ(count_matching(server_.log, std::regex(R"(action: accept \| result: fail)")), 0u)
+        << "a connection was refused: " << server_log();
 }
 
 // ---- WINNERS -------------------------------------------------------------------------------
@@ -1249,14 +1281,17 @@ TEST_F(Hostile, WinnersAreIsolatedPerAgency) {
     const auto mine = winners(a, problem);
     ASSERT_TRUE(mine) << problem << "\n" << server_log();
     EXPECT_EQ(*mine, (std::multiset<std::string>{"11111111", "00000042"}));
-    EXPECT_TRUE(stays_silent(a)) << "bytes after the WINNERS reply";
+    EXPECT_TRUE(closed_silently(a)) << "WINNERS is the last request of a connection";
     ASSERT_TRUE(b.send(wire::encode_request(wire::RequestType::winners, 2)));
     const auto theirs = winners(b, problem);
     ASSERT_TRUE(theirs) << problem;
     EXPECT_EQ(*theirs, (std::multiset<std::string>{"33333333", "44444444", "9"}));
-    // Agency 1's connection cannot ask for agency 2's winners.
-    ASSERT_TRUE(a.send(wire::encode_request(wire::RequestType::winners, 2)));
-    EXPECT_TRUE(refuses(a, ErrorCode::bad_agency));
+    // A connection of agency 1 cannot ask for agency 2's winners.
+    Conn again_a(port());
+    ASSERT_TRUE(again_a.send(wire::encode_request(wire::RequestType::done, 1)));
+    ASSERT_TRUE(acks(again_a, 0));
+    ASSERT_TRUE(again_a.send(wire::encode_request(wire::RequestType::winners, 2)));
+    EXPECT_TRUE(refuses(again_a, ErrorCode::bad_agency));
     // A new connection that names agency 1 gets agency 1's answer again.
     Conn c(port());
     ASSERT_TRUE(c.send(wire::encode_request(wire::RequestType::winners, 1)));
@@ -1314,7 +1349,7 @@ TEST_F(Hostile, SigtermWhileWinnersWaitsAnswersError6) {
 }
 
 TEST_F(Hostile, SigtermWhileClientsAreConnectedAndSilent) {
-    ASSERT_NO_FATAL_FAILURE(start(1, {}, /*observer=*/false));
+    ASSERT_NO_FATAL_FAILURE(start(1, {{"LOGGING_LEVEL", "DEBUG"}}, /*observer=*/false));
     Conn silent(port()), mid_header(port()), mid_payload(port()), bound(port());
     ASSERT_TRUE(mid_header.send(Bytes{0, 1, 0, 0, 0}));
     const Bytes frame = wire::encode_bets_frame(1, 0, make_bets(1, 0, 2));
@@ -1322,7 +1357,9 @@ TEST_F(Hostile, SigtermWhileClientsAreConnectedAndSilent) {
     ASSERT_TRUE(opens(bound, 1, kSource));
     ASSERT_TRUE(bound.send(wire::encode_bets_frame(1, 0, make_bets(1, 5, 1))));
     ASSERT_TRUE(acks(bound, 1));
-    ASSERT_EQ(await_count(server_.log, std::regex(R"(action: accept \| result: success)"), 4), 4u) << server_log();
+    // Three arrivals still in the acceptor, one connection with a handler.
+    ASSERT_EQ(await_count(server_.log, std::regex(R"(action: arrival \| result: in_progress)"), 4), 4u) << server_log();
+    ASSERT_EQ(await_count(server_.log, std::regex(R"(action: accept \| result: success)"), 1), 1u) << server_log();
     const auto sent = send_sigterm();
     struct Peer {
         const char* name;

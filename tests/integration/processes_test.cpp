@@ -136,10 +136,16 @@ void expect_echo(int fd) {
 
 } // namespace
 
+// A handler holds its client's socket, its two pipes, and the channel to
+// the coordinator (the acceptor's end, shared by every handler: a WINNERS
+// that waits for the draw hands the connection over on it).
 TEST(Processes, EachHandlerHoldsOnlyItsOwnSocketAndPipes) {
     harness::TempDir dir;
     scenario::Server server;
     scenario::start_server(dir, 5, server);
+    const pid_t acceptor = acceptor_pid(server.log);
+    ASSERT_GT(acceptor, 0);
+    const std::string listener = listening_socket(server.port);
     constexpr int kConnections = 6;
     std::vector<int> sockets;
     for (int i = 0; i < kConnections; ++i) {
@@ -147,17 +153,23 @@ TEST(Processes, EachHandlerHoldsOnlyItsOwnSocketAndPipes) {
         ASSERT_GE(sockets.back(), 0);
         expect_echo(sockets.back());
     }
+    std::string channel; // the acceptor's socket that is not the listener
+    for (const std::string& target : descriptors_once(acceptor, kAcceptorDescriptors))
+        if (target.rfind("socket:", 0) == 0 && target != listener) channel = target;
+    ASSERT_FALSE(channel.empty()) << "no channel in the acceptor";
     std::set<std::string> sockets_seen;
     for (int fd : sockets) {
         const pid_t handler = handler_of(server, fd);
         ASSERT_GT(handler, 0) << "no `accept` line for one of the connections";
         const auto targets = descriptor_targets(handler);
         const std::string listing = listing_of(targets);
-        EXPECT_EQ(targets.size(), 3u) << "handler " << handler << " holds: " << listing;
-        EXPECT_EQ(count_prefix(targets, "socket:"), 1u) << listing;
+        EXPECT_EQ(targets.size(), 4u) << "handler " << handler << " holds: " << listing;
+        EXPECT_EQ(count_prefix(targets, "socket:"), 2u) << "its client's and the channel: " << listing;
         EXPECT_EQ(count_prefix(targets, "pipe:"), 2u) << listing;
+        EXPECT_EQ(std::count(targets.begin(), targets.end(), channel), 1) << "the channel: " << listing;
+        EXPECT_EQ(std::count(targets.begin(), targets.end(), listener), 0) << "a handler holds the listener";
         for (const std::string& target : targets) {
-            if (target.rfind("socket:", 0) == 0) {
+            if (target.rfind("socket:", 0) == 0 && target != channel) {
                 EXPECT_TRUE(sockets_seen.insert(target).second) << "two handlers share " << target;
             }
         }

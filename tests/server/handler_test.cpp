@@ -2,6 +2,7 @@
 // (one end of a socketpair) and plays the coordinator (the other ends of the
 // handler's two pipes), reading its requests byte by byte and writing replies.
 #include "server/handler.hpp"
+#include "server/channel.hpp"
 
 #include "common/bet_store.hpp"
 
@@ -126,15 +127,18 @@ protected:
         }
     }
 
-    void start(std::uint32_t agencies = 5) {
-        int pair[2], requests[2], replies[2];
+    void start(std::uint32_t agencies = 5, int frame_timeout_ms = 10000) {
+        int pair[2], requests[2], replies[2], channel[2];
         ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
         ASSERT_EQ(::pipe(requests), 0);
         ASSERT_EQ(::pipe(replies), 0);
+        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET, 0, channel), 0);
         client_.reset(pair[0]);
         requests_.reset(requests[0]);
         replies_.reset(replies[1]);
-        HandlerSetup setup{Fd(pair[1]), "test:1", Fd(requests[1]), Fd(replies[0]), agencies, 10000};
+        channel_.reset(channel[0]);
+        HandlerSetup setup{Fd(pair[1]), "test:1", Fd(requests[1]), Fd(replies[0]), Fd(channel[1]), "",
+                           agencies,    10000,    frame_timeout_ms};
         std::promise<int> promise;
         result_ = promise.get_future();
         thread_ = std::thread([setup = std::move(setup), promise = std::move(promise)]() mutable {
@@ -221,6 +225,7 @@ protected:
     Fd client_;
     Fd requests_; // what the handler asks the coordinator
     Fd replies_;  // what the coordinator answers
+    Fd channel_;  // the coordinator's channel: connections handed over
     std::thread thread_;
     std::future<int> result_;
 };
@@ -538,18 +543,46 @@ TEST_F(HandlerTest, DoneIsForwardedWithoutBodyAndAckRelayed) {
     close_client_and_expect_no_more_requests();
 }
 
-TEST_F(HandlerTest, WinnersReplyIsRelayedWithItsDocuments) {
+// A WINNERS is not asked over the pipe: the connection itself goes to the
+// coordinator on the channel, with its agency, and the handler ends. The
+// coordinator can answer the client on the descriptor it got.
+TEST_F(HandlerTest, WinnersHandsTheConnectionOverAndEnds) {
     start();
     send(wire::encode_request(wire::RequestType::winners, 2));
-    const SeenRequest request = next_request();
-    ASSERT_TRUE(request.complete);
-    EXPECT_EQ(request.type, 3);
-    EXPECT_EQ(request.agency, 2u);
-    const std::string winners = bytes({0, 3, 0, 0, 0, 2}) + "00000042" + "7       ";
-    reply(winners);
-    EXPECT_EQ(receive(winners.size()), winners);
-    EXPECT_FALSE(readable_now(client_.get()));
-    close_client_and_expect_no_more_requests();
+    NewHandler unused;
+    WaitingAgency waiting;
+    pollfd ready{channel_.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&ready, 1, kWaitMs), 1) << "nothing handed over";
+    ASSERT_EQ(receive_from_channel(channel_.get(), unused, waiting), Received::waiting_agency);
+    EXPECT_EQ(waiting.agency, 2u);
+    EXPECT_EQ(waiting.peer, "test:1");
+    EXPECT_EQ(wait_for_exit(), std::optional<int>(0)) << "the handler must end once it handed the connection over";
+    const std::string winners = bytes({0, 3, 0, 0, 0, 1}) + "00000042";
+    ASSERT_EQ(write_all(waiting.client.get(), winners), IoStatus::ok);
+    EXPECT_EQ(receive(winners.size()), winners) << "the descriptor handed over is not the client's connection";
+    EXPECT_EQ(unread_requests(), "") << "WINNERS went over the pipe";
+}
+
+// A frame must arrive whole within the frame timeout of its first byte: a
+// peer that sends one byte now and then does not restart the clock with
+// each byte (the idle timeout, 10 s here, bounds only the wait for a
+// frame's first byte).
+TEST_F(HandlerTest, ASlowSenderIsClosedAtTheFrameTimeoutWhateverItsPace) {
+    start(5, 300);
+    const wire::Bytes done = wire::encode_request(wire::RequestType::done, 1);
+    std::size_t sent = 0;
+    const auto started = std::chrono::steady_clock::now();
+    for (; sent < done.size() && !readable_now(client_.get()); ++sent) { // the attack: a byte each 100 ms
+        ASSERT_EQ(::write(client_.get(), &done[sent], 1), 1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_LT(sent, done.size()) << "the whole frame got through, " << done.size() << " bytes in "
+                                 << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::steady_clock::now() - started).count() << " ms";
+    EXPECT_EQ(what_follows(client_.get()), "EOF");
+    client_.reset();
+    EXPECT_EQ(wait_for_exit(), std::optional<int>(0));
+    EXPECT_EQ(unread_requests(), "");
 }
 
 // ---- agencies -----------------------------------------------------------------------

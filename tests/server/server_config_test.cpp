@@ -40,7 +40,10 @@ TEST(ServerConfigTest, MissingFileGivesSpecDefaults) {
     EXPECT_EQ(config.agencies, 5u);
     EXPECT_EQ(config.bets_file, ".data/bets.csv");
     EXPECT_EQ(config.idle_timeout_seconds, 60);
+    EXPECT_EQ(config.first_frame_timeout_seconds, 5);
+    EXPECT_EQ(config.frame_timeout_seconds, 10);
     EXPECT_EQ(config.max_handlers, 64);
+    EXPECT_EQ(config.max_arrivals, 1024);
     EXPECT_TRUE(config.fsync) << "an ACKed bet must survive a power loss unless the operator says otherwise";
     EXPECT_TRUE(unknown.empty());
 }
@@ -59,7 +62,10 @@ TEST(ServerConfigTest, HelpShowsTheDefaultsTheServerRunsWith) {
         {"SERVER_AGENCIES", std::to_string(defaults.agencies)},
         {"SERVER_BETS_FILE", defaults.bets_file},
         {"SERVER_IDLE_TIMEOUT", std::to_string(defaults.idle_timeout_seconds)},
+        {"SERVER_FIRST_FRAME_TIMEOUT", std::to_string(defaults.first_frame_timeout_seconds)},
+        {"SERVER_FRAME_TIMEOUT", std::to_string(defaults.frame_timeout_seconds)},
         {"SERVER_MAX_HANDLERS", std::to_string(defaults.max_handlers)},
+        {"SERVER_MAX_ARRIVALS", std::to_string(defaults.max_arrivals)},
         {"SERVER_FSYNC", defaults.fsync ? "true" : "false"},
     };
     for (const auto& [key, value] : expected)
