@@ -48,7 +48,7 @@ ifeq ($(SANITIZE),1)
   BIN := bin/sanitize
 endif
 
-.PHONY: all build static test unit-test integration-test doc-check run clean help \
+.PHONY: all build static test unit-test integration-test mutants doc-check run clean help \
         deps deps-test deps-docker deps-fuzz deps-bench
 all build: $(BIN)/server $(BIN)/client
 
@@ -114,6 +114,12 @@ test: doc-check $(BIN)/unit_tests $(BIN)/integration_tests $(BIN)/server $(BIN)/
 	$(run_integration_tests)
 	@echo "make test: all tests passed"
 
+# Mutation testing: each mutant of tests/mutants/ breaks one guarantee of
+# docs/CONTRACT.md in a scratch copy (build/mutants/tree, its own build), and
+# the tests it names must fail. MUTANTS="a b" runs only those.
+mutants:
+	@tests/mutants/run.sh $(MUTANTS)
+
 # The Markdown links of README.md and docs/ stay inside the repository and
 # point at files and headings that exist (the checker is tested on fixtures);
 # no file names the course's notes outside it; make help names every target.
@@ -136,6 +142,7 @@ help:
 	@echo "make test                 doc-check, unit and integration tests (installs GoogleTest first)"
 	@echo "make unit-test            bin/unit_tests only"
 	@echo "make integration-test     bin/integration_tests only (real bin/server and bin/client)"
+	@echo "make mutants              each tests/mutants/*.mutant breaks a guarantee; its tests must fail (MUTANTS=\"a b\")"
 	@echo "make doc-check            Markdown links, no file naming notes outside the repo, make help lists every target"
 	@echo "make static               static binaries in bin/static/ (for the Docker images)"
 	@echo "make docker-image         images server:latest, client:latest, ncat:local (installs ncat first)"
@@ -160,7 +167,8 @@ help:
 	@echo "           INSTALL_DEPS=0 (never install packages, only say which are missing)"
 
 -include $(wildcard docker/docker.mk tests/fuzz/fuzz.mk bench/bench.mk)
--include $(shell find build -name '*.d' 2>/dev/null)
+# (not those of build/mutants/tree, the mutation runner's own copy and build)
+-include $(shell find build -path build/mutants -prune -o -name '*.d' -print 2>/dev/null)
 
 # Hooks into the included fragments: the packages their targets need
 # (docker/docker.mk runs the docker group itself, after the static build).
