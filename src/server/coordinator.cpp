@@ -58,7 +58,8 @@ std::optional<Coordinator> Coordinator::open(const Options& options, std::string
     const std::uint64_t found = store.size();
     if (found < state.store_length) {
         error = options.store_path + " is shorter than its journal vouches for (" + std::to_string(found) +
-                " < " + std::to_string(state.store_length) + " bytes): refusing to lose acknowledged bets";
+                " < " + std::to_string(state.store_length) + " bytes): refusing to lose acknowledged bets; after a power loss with SERVER_FSYNC=false, "
+                "bin/server --repair falls back to what the store holds";
         return std::nullopt;
     }
     // Bytes past the vouched length were never acknowledged: clients resend them.

@@ -6,6 +6,8 @@
 #include "common/protocol.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -76,6 +78,20 @@ std::string header_problem(std::string_view line) {
     return "not a journal of format 2 (first line '" + std::string(line.substr(0, 40)) + "')";
 }
 
+// The whole file at `path` (a journal is megabytes at most); `error` set on failure.
+std::string read_whole(const std::string& path, std::string& error) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return error = errno_text("open " + path), std::string();
+    std::string text;
+    char chunk[1 << 16];
+    for (ssize_t got; (got = ::read(fd.get(), chunk, sizeof chunk)) != 0;) {
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return error = errno_text("read " + path), std::string();
+        text.append(chunk, static_cast<std::size_t>(got));
+    }
+    return text;
+}
+
 // Writes `<path>.new` with the header and base lines, then renames it into
 // place and syncs the directory: a crash leaves either no journal or a whole one.
 bool create_journal(const std::string& path, std::uint64_t store_length, std::string& error) {
@@ -93,6 +109,54 @@ bool create_journal(const std::string& path, std::uint64_t store_length, std::st
 } // namespace
 
 std::string journal_path_for(const std::string& store_path) { return store_path + ".journal"; }
+
+Fd lock_store(const std::string& store_path, bool& in_use) {
+    Fd lock(::open(store_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    in_use = false;
+    if (lock && ::flock(lock.get(), LOCK_EX | LOCK_NB) == 0) return lock;
+    in_use = lock && errno == EWOULDBLOCK;
+    return Fd{};
+}
+
+bool repair_journal(const std::string& store_path, std::vector<SourceFallback>& fallbacks, std::uint64_t& cut_bytes,
+                    std::string& error) {
+    const std::string path = journal_path_for(store_path);
+    const std::string text = read_whole(path, error);
+    if (!error.empty()) return false;
+    struct stat store{};
+    if (::stat(store_path.c_str(), &store) != 0) return error = errno_text("stat " + store_path), false;
+    const std::uint64_t store_size = static_cast<std::uint64_t>(store.st_size);
+    // The whole journal (`all`) and the end of its longest prefix that
+    // vouches for no more than the store holds (`cut`: the vouched length
+    // only grows, so the prefix ends at the first line past the store).
+    RecoveredState all;
+    std::size_t cut = 0, line_number = 0;
+    for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+        const std::string_view line = std::string_view(text).substr(start, end - start);
+        const std::string where = path + ":" + std::to_string(++line_number) + ": ";
+        if (line_number == 1 && line != kHeader) return error = where + header_problem(line), false;
+        if (line_number > 1 && !replay_line(line, all)) return error = where + "corrupt journal line", false;
+        if (all.store_length <= store_size && cut == start) cut = end + 1;
+    }
+    if (line_number < 2 || cut <= text.find('\n') + 1)
+        return error = store_path + " is shorter than its journal's base: bets stored before the journal are lost", false;
+    RecoveredState kept;
+    for (std::size_t start = text.find('\n') + 1, end; start < cut; start = end + 1) {
+        end = text.find('\n', start);
+        replay_line(std::string_view(text).substr(start, end - start), kept);
+    }
+    for (std::size_t id = 0; id < all.sources.size(); ++id) {
+        const std::uint64_t after = id < kept.sources.size() ? kept.sources[id].stored : 0;
+        if (after != all.sources[id].stored)
+            fallbacks.push_back({all.sources[id].agency, all.sources[id].name, all.sources[id].stored, after});
+    }
+    cut_bytes = text.size() - cut;
+    if (cut_bytes == 0) return true;
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd || ::ftruncate(fd.get(), static_cast<off_t>(cut)) != 0 || ::fsync(fd.get()) != 0)
+        return error = errno_text("cut " + path), false;
+    return true;
+}
 
 bool sync_parent_directory(const std::string& path) {
     const std::size_t slash = path.rfind('/');

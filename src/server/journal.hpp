@@ -78,6 +78,28 @@ private:
     std::string staged_;
 };
 
+// bin/server --repair: with SERVER_FSYNC=false a power loss can leave the
+// store shorter than its journal vouches for (the journal's page reached
+// the disk, the store's did not). The journal is cut back to its longest
+// prefix that vouches for no more than the store holds, so every source
+// falls back to a count the store has (its clients resend the rest; the
+// next start cuts the store's unvouched tail). `fallbacks` gets each source
+// whose count changed. False, with `error`, when the files cannot be read
+// or the store is shorter than even the journal's base.
+struct SourceFallback {
+    std::uint32_t agency = 0;
+    std::string name;
+    std::uint64_t before = 0; // the count the journal vouched for
+    std::uint64_t after = 0;  // the count it vouches for now
+};
+bool repair_journal(const std::string& store_path, std::vector<SourceFallback>& fallbacks,
+                    std::uint64_t& cut_bytes, std::string& error);
+
+// An exclusive flock on the store, held while the descriptor lives: one
+// server (or repair) per store. Invalid Fd and `in_use` set when another
+// process holds it; invalid and errno set on another failure.
+Fd lock_store(const std::string& store_path, bool& in_use);
+
 // Where the journal of the store at `store_path` lives.
 std::string journal_path_for(const std::string& store_path);
 // fsync of the directory holding `path`: makes a file created or renamed

@@ -113,9 +113,9 @@ int Server::start() {
 // the lock is taken, else the exit code.
 int Server::lock_store() {
     const std::string& store = config_.bets_file;
-    store_lock_.reset(::open(store.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    if (store_lock_ && ::flock(store_lock_.get(), LOCK_EX | LOCK_NB) == 0) return 0;
-    const bool in_use = store_lock_ && errno == EWOULDBLOCK;
+    bool in_use = false;
+    store_lock_ = ::lock_store(store, in_use);
+    if (store_lock_) return 0;
     log_action(LogLevel::critical, "lock_store", Outcome::fail,
                {{"file", store}, {"journal", journal_path_for(store)},
                 {"error", in_use ? "in use by another server" : errno_text("open/flock")}});

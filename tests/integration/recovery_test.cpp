@@ -940,6 +940,67 @@ TEST_F(Recovery, StoreShorterThanItsJournalIsRefused) {
 
 // CLI_SERVER_CONNECTRETRYSECONDS bounds the reconnection: a server that
 // never comes back makes the client give up (exit 1) after about that long.
+// CONTRACT.md §6, repair: with SERVER_FSYNC=false a power loss can leave the
+// store shorter than its journal vouches for (the store's pages were lost,
+// the journal's were not). Here: agency 1 uploads everything and waits for
+// the draw, the server is SIGKILLed and the store's last 40 % cut, mid-line.
+// The server refuses to start and names --repair; --repair cuts the journal
+// back and logs agency 1's source falling back; the restarted server and
+// the re-run agency (plus agency 2) then end with every bet once and the
+// right winners. (Before: no --repair; deleting the journal made the re-run
+// store every bet twice.)
+TEST(Repair, PowerLossWithoutFsyncIsRepairedAndTheRerunStoresEveryBetOnce) {
+    TempDir dir;
+    std::uint16_t port = 0;
+    const std::vector<Agency> agencies{load_agency(1, course_csv(3)), load_agency(2, course_csv(5))};
+    const scenario::Env fsync_off{{"SERVER_FSYNC", "false"}};
+    const std::string store = dir.file("bets.csv");
+    Incarnation first;
+    ASSERT_NO_FATAL_FAILURE(start_incarnation(dir, port, 2, "server-0.log", first, fsync_off));
+    harness::Process uploader =
+        scenario::spawn_client(dir, 1, port, {{"CLI_DATA_FILE", agencies[0].csv}}, "agency-1-before.log");
+    ASSERT_TRUE(harness::wait_for_line(first.server.log, std::regex(R"(action: esperando_sorteo \|.*agencia: 1 )"),
+                                       harness::kDeadline, &uploader))
+        << "agency 1 never waited for the draw";
+    uploader.send_signal(SIGTERM);
+    EXPECT_EQ(uploader.wait_exit(), 0);
+    ASSERT_NO_FATAL_FAILURE(kill_incarnation(first));
+
+    const long long whole = file_size(store);
+    ASSERT_EQ(::truncate(store.c_str(), whole * 6 / 10), 0); // the power loss
+    const scenario::Env env{{"SERVER_PORT", std::to_string(port)}, {"SERVER_IP", "127.0.0.1"},
+                            {"SERVER_BETS_FILE", store}, {"SERVER_AGENCIES", "2"}, {"SERVER_FSYNC", "false"}};
+    harness::Process refused = harness::Process::spawn(scenario::server_binary(), {"--config", "config/server.ini"}, env,
+                                                       dir.file("server-1.log"));
+    EXPECT_EQ(refused.wait_exit(), 1);
+    const auto refusal = harness::with_action(harness::parse_log(dir.file("server-1.log")), "open_store", "fail");
+    ASSERT_EQ(refusal.size(), 1u) << harness::read_file(dir.file("server-1.log"));
+    EXPECT_NE(refusal[0].get("error").find("bin/server --repair"), std::string::npos) << refusal[0].raw;
+
+    harness::Process repair = harness::Process::spawn(
+        scenario::server_binary(), {"--config", "config/server.ini", "--repair"}, env, dir.file("repair.log"));
+    EXPECT_EQ(repair.wait_exit(), 0) << harness::read_file(dir.file("repair.log"));
+    long long fallen_back = -1;
+    for (const auto& line : harness::with_action(harness::parse_log(dir.file("repair.log")), "repair", "success"))
+        if (line.has("fuente")) {
+            EXPECT_EQ(line.get("fuente"), "agency-3.csv") << line.raw;
+            EXPECT_EQ(line.get("antes"), std::to_string(agencies[0].bets.size())) << line.raw;
+            fallen_back = std::stoll(line.get("almacenadas"));
+        }
+    ASSERT_GE(fallen_back, 0) << "no repair line for the source; log:\n" << harness::read_file(dir.file("repair.log"));
+    EXPECT_LT(fallen_back, static_cast<long long>(agencies[0].bets.size()));
+
+    Incarnation second;
+    ASSERT_NO_FATAL_FAILURE(start_incarnation(dir, port, 2, "server-2.log", second, fsync_off));
+    std::vector<harness::Process> clients = spawn_clients(dir, agencies, port, "30");
+    std::vector<int> codes;
+    for (harness::Process& client : clients) codes.push_back(client.wait_exit(kClientsDeadline));
+    scenario::verify_client(agencies[0], clients[0].log_file(), codes[0], static_cast<std::size_t>(fallen_back));
+    scenario::verify_client(agencies[1], clients[1].log_file(), codes[1]);
+    ASSERT_NO_FATAL_FAILURE(scenario::stop_server(second.server));
+    expect_store_exactly(store, expected_store(agencies));
+}
+
 TEST_F(Recovery, ClientGivesUpAfterConnectRetrySeconds) {
     TempDir dir;
     std::uint16_t port = 0; // the first start takes any; restarts reuse the one it got
