@@ -22,6 +22,8 @@
 #   500x500-load      500 agencies x 500 bets at once, load                   target <= 1.5x reference
 #   500x500-clients   the same with 500 bin/client processes                  target <= 3x 500x500-load
 #   2000x100-load     2,000 agencies x 100 bets at once, load                 target <= 2x reference
+#   10000x10-load     10,000 agencies x 10 bets at once, load, every server
+#                     setting at its default (backlog 5, 64 handlers)        no target: peak server processes
 #   draw              the draw over BENCH_DRAW_BETS stored bets: the server's
 #                     `sorteo ms` vs `bench_reference draw` (n/a until the
 #                     reference has that mode)         targets: <= 2 s, coordinator <= 8 MiB
@@ -48,7 +50,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_scenarios=(20x25k 20x25k-fsync data 500x500-load 500x500-clients 2000x100-load draw)
+all_scenarios=(20x25k 20x25k-fsync data 500x500-load 500x500-clients 2000x100-load 10000x10-load draw)
 runs=${BENCH_RUNS:-3}
 draw_bets=${BENCH_DRAW_BETS:-10000000}
 run_timeout=${BENCH_TIMEOUT:-300}
@@ -89,6 +91,10 @@ scenario_data() { project_data && compare clients false "${files[@]}" && res_tar
 scenario_500x500-load() { synthetic 500 500 && compare load false "${files[@]}" && target_ratio 1.5; }
 scenario_500x500-clients() { synthetic 500 500 && compare clients false "${files[@]}" && target_versus 500x500-load 3; }
 scenario_2000x100-load() { synthetic 2000 100 && compare load false "${files[@]}" && target_ratio 2; }
+scenario_10000x10-load() {
+    synthetic 10000 10 && server_defaults=1 compare load false "${files[@]}" &&
+        res_target[$current]="none; peak server processes ${res_procs[$current]:-n/a}"
+}
 scenario_draw() {
     draw_compare "$draw_bets" || return 1
     local seconds=${res_prod[$current]} rss=${res_rss[$current]}

@@ -109,9 +109,13 @@ start_server() {
     # each run counts them). 1024 (the kernel caps it at net.core.somaxconn)
     # holds a 500-agency burst whole; at 2,000 the coordinator accepts every
     # pending connection per round, so the queue drains while the burst comes.
-    # Each agency holds a handler until the draw: K + 100 of them are allowed.
-    SERVER_LISTEN_BACKLOG=1024 SERVER_MAX_HANDLERS=$(( count + 100 )) SERVER_FSYNC=$fsync \
-    SERVER_PORT=0 SERVER_IP=127.0.0.1 SERVER_AGENCIES=$count SERVER_BETS_FILE=$store LOGGING_LEVEL=INFO \
+    # K + 100 handlers are allowed (the scenarios' figures since before an
+    # agency waiting for the draw stopped holding one). server_defaults=1
+    # leaves both settings at their defaults.
+    local tuning=(SERVER_LISTEN_BACKLOG=1024 "SERVER_MAX_HANDLERS=$(( count + 100 ))")
+    [[ ${server_defaults:-0} == 1 ]] && tuning=()
+    env "${tuning[@]}" SERVER_FSYNC="$fsync" \
+    SERVER_PORT=0 SERVER_IP=127.0.0.1 SERVER_AGENCIES="$count" SERVER_BETS_FILE="$store" LOGGING_LEVEL=INFO \
         "$@" "$bin/server" --config config/server.ini >"$log" 2>&1 &
     server_wait_pid=$!
     track "$server_wait_pid"
@@ -210,6 +214,7 @@ product_run() {
     [[ -n ${strace_to:-} ]] && wrapper=(strace -f -c -S calls -o "$strace_to")
     start_server "$run_dir/server.log" "$count" "$run_dir/bets.csv" "$fsync" "${wrapper[@]}" || return 1
     cpu_before=$(children_cpu) # the server is counted whole when it is reaped, its start included
+    count_processes "$run_dir" &
     gate_s=""
     overflows_before=$(listen_overflows)
     if [[ $driver == clients ]]; then
@@ -242,6 +247,26 @@ product_run() {
     fi
     stop_server "$run_dir/server.log" || return 1
     cpu=$(elapsed "$cpu_before" "$cpu_at_stop")
+    peak_processes=$(cat "$run_dir/peak_processes" 2>/dev/null || echo n/a)
+}
+
+# count_processes <run dir>: in the background until the server exits, the
+# most processes it ran at once (the coordinator, the acceptor and the
+# acceptor's children, the handlers), sampled every 20 ms, in
+# <run dir>/peak_processes.
+count_processes() {
+    local run_dir=$1 acceptor="" peak=0 now
+    for _ in $(seq 1 500); do
+        acceptor=$(sed -n 's/.*action: start_acceptor | result: success | acceptor_pid: \([0-9]*\).*/\1/p' "$run_dir/server.log")
+        [[ -n $acceptor ]] && break
+        sleep 0.01
+    done
+    [[ -n $acceptor ]] || return 0
+    while kill -0 "$server_pid" 2>/dev/null; do
+        now=$(wc -w <"/proc/$acceptor/task/$acceptor/children" 2>/dev/null) || break
+        (( now + 2 > peak )) && { peak=$(( now + 2 )); echo "$peak" >"$run_dir/peak_processes"; }
+        sleep 0.02
+    done
 }
 
 # reference_run <run dir> <file>...: `bench_reference essential` over the same
@@ -290,7 +315,7 @@ same_bets() {
 # ---------------------------------------------------------------- results
 # One entry per scenario that ran, keyed by its name.
 declare -A res_driver=() res_agencies=() res_bets=() res_prod=() res_ref=() res_rate=() \
-    res_ratio=() res_cpu_ratio=() res_rss=() res_hrss=() res_check=() res_target=()
+    res_ratio=() res_cpu_ratio=() res_rss=() res_hrss=() res_check=() res_target=() res_procs=()
 ran=() # scenario names in the order they ran
 
 # compare <driver> <fsync> <file>...: BENCH_RUNS runs of the reference and of
@@ -319,9 +344,10 @@ compare() {
             line=$(grep -a '^load | ' "$logs/run-$i/load.out")
             detail=" (of which reading the files and opening the connections $(field setup_seconds <<<"$line") s, the exchange $(field seconds <<<"$line") s)"
         fi
-        printf '  run %d/%d: reference %s s, product %s s%s, CPU reference %s s, product %s s, peak RSS coordinator %s KiB, largest handler %s KiB, listen overflows %s\n' \
-            "$i" "$runs" "${ref_walls[-1]}" "$wall" "$detail" "${ref_cpus[-1]}" "$cpu" "$rss_kb" "$handler_rss_kb" "$overflows"
+        printf '  run %d/%d: reference %s s, product %s s%s, CPU reference %s s, product %s s, peak RSS coordinator %s KiB, largest handler %s KiB, peak server processes %s, listen overflows %s\n' \
+            "$i" "$runs" "${ref_walls[-1]}" "$wall" "$detail" "${ref_cpus[-1]}" "$cpu" "$rss_kb" "$handler_rss_kb" "$peak_processes" "$overflows"
         walls+=("$wall") cpus+=("$cpu") rsss+=("$rss_kb") hrsss+=("$handler_rss_kb")
+        [[ $peak_processes == n/a ]] || (( peak_processes <= ${res_procs[$current]:-0} )) || res_procs[$current]=$peak_processes
         same_bets "$logs/run-$i/bets.csv" "$logs/reference.sorted" || { res_check[$current]=$check_text; return 1; }
         if [[ $draw_bets_seen != "$expected" ]]; then
             res_check[$current]="FAILED: the draw saw $draw_bets_seen bets, the reference stored $expected"

@@ -99,7 +99,7 @@ protected:
 // the commit syncs the store once, holding the round's bets and not yet
 // the journal lines, then the journal once, holding them.
 TEST_F(CommitDurability, EachCommitSyncsTheStoreThenTheJournalOnce) {
-    make(1, &syncer_);
+    ASSERT_NO_FATAL_FAILURE(make(1, &syncer_));
     EXPECT_EQ(reply_of(open_request(1, "a.csv")), "RESUME 0");
     EXPECT_EQ(syncer_.files(), std::vector<std::string>{"journal"}) << "an OPEN writes journal lines only";
     syncer_.calls.clear();
@@ -124,7 +124,7 @@ TEST_F(CommitDurability, EachCommitSyncsTheStoreThenTheJournalOnce) {
 // A DONE writes no bet: its commit syncs the journal alone; a round with
 // nothing staged (a frame already stored) syncs nothing.
 TEST_F(CommitDurability, ADoneSyncsOnlyTheJournalAndARepeatedFrameNothing) {
-    make(2, &syncer_);
+    ASSERT_NO_FATAL_FAILURE(make(2, &syncer_));
     const std::vector<Bet> bets = bets_of(1, 1, 2);
     EXPECT_EQ(reply_of(open_request(1, "a.csv")), "RESUME 0");
     EXPECT_EQ(reply_of(bets_request(0, 1, 0, bets)), "ACK 2");
@@ -138,7 +138,7 @@ TEST_F(CommitDurability, ADoneSyncsOnlyTheJournalAndARepeatedFrameNothing) {
 
 // SERVER_FSYNC=false: no syncer, and the commit still writes both files.
 TEST_F(CommitDurability, WithoutASyncerTheCommitStillWritesBothFiles) {
-    make(1, nullptr);
+    ASSERT_NO_FATAL_FAILURE(make(1, nullptr));
     const std::vector<Bet> bets = bets_of(1, 1, 3);
     EXPECT_EQ(reply_of(open_request(1, "a.csv")), "RESUME 0");
     EXPECT_EQ(reply_of(bets_request(0, 1, 0, bets)), "ACK 3");
@@ -152,7 +152,7 @@ TEST_F(CommitDurability, WithoutASyncerTheCommitStillWritesBothFiles) {
 // with nothing of it kept, in the files or in memory; the acknowledged bets
 // are all there, also after a restart; the same frame sent again is stored once.
 void CommitDurability::expect_failed_sync_keeps_nothing(std::size_t failing) {
-    make(1, &syncer_);
+    ASSERT_NO_FATAL_FAILURE(make(1, &syncer_));
     const std::vector<Bet> bets = bets_of(1, 1, 5);
     EXPECT_EQ(reply_of(open_request(1, "a.csv")), "RESUME 0");
     EXPECT_EQ(reply_of(bets_request(0, 1, 0, slice(bets, 0, 2))), "ACK 2");
@@ -171,7 +171,7 @@ void CommitDurability::expect_failed_sync_keeps_nothing(std::size_t failing) {
     EXPECT_EQ(slurp(journal_), journal_before) << "journal lines of the refused frame stayed";
     EXPECT_EQ(reply_of(open_request(1, "a.csv")), "RESUME 2") << "the refused frame still counts in memory";
 
-    make(1, &syncer_); // a restart: the acknowledged bets, nothing more
+    ASSERT_NO_FATAL_FAILURE(make(1, &syncer_)); // a restart: the acknowledged bets, nothing more
     EXPECT_EQ(reply_of(open_request(1, "a.csv")), "RESUME 2");
     EXPECT_EQ(reply_of(bets_request(0, 1, 2, slice(bets, 2, 5))), "ACK 3");
     EXPECT_EQ(slurp(path_), store_lines(bets));
