@@ -16,19 +16,23 @@
 //     Prints `reference | mode: essential | agencies: K | bets: N | seconds: S`
 //     (S: from before the threads start to after they join).
 //
-//   bench_reference load <host:port> <csv>...
-//     K connections (agency i = i-th file) to the real server, all open at
-//     once. Every frame is encoded and every connection opened first (all
-//     OPENs of a thread sent, then their RESUMEs read: RESUME 0 required, a
-//     fresh store); then the clock starts and a few
-//     threads (one per core, 2..K), each with an epoll loop over its slice
-//     of connections, drive every connection as bin/client does: its BETS
+//   bench_reference load [--no-barrier] <host:port> <csv>...
+//     K connections (agency i = i-th file) to the real server. Every frame
+//     is encoded and every connection opened first (connects and OPENs
+//     driven together by an epoll loop per thread, until every RESUME is
+//     read: RESUME 0 required, a fresh store); then the clock starts and a
+//     few threads (one per core, 2..K), each with an epoll loop over its
+//     slice of connections, drive every connection as bin/client does: its BETS
 //     frames with up to 4 unACKed (config/client.ini's batch.window), each
 //     ACKed with its own count, in order; then DONE (ACK), then WINNERS.
 //     Prints `load | agencies: K | bets: N | seconds: S | setup_seconds: U |
 //     winners: W` (S: from the start to the last WINNERS reply, so the draw
 //     is in it; U: reading the files and opening the connections, before the
-//     start; W: documents received).
+//     start; W: documents received). With --no-barrier the clock starts once
+//     the files are encoded and each connection goes on as soon as its OPEN
+//     is answered: the only way through a server that serves a bounded
+//     number of connections at a time (its defaults), where the K OPENs
+//     cannot all be answered before any connection has finished.
 //
 //   bench_reference draw <store>
 //     The draw's essential work: the store read and parsed line by line with
@@ -46,6 +50,8 @@
 #include "common/socket.hpp"
 
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -172,7 +178,7 @@ int essential(const char* store_path, const char* log_path, const std::vector<st
 
 // ----------------------------------------------------------------- load mode
 
-enum class Awaiting { bets, done, winners, finished };
+enum class Awaiting { connected, resume, bets, done, winners, finished };
 
 struct Connection {
     std::uint32_t agency = 0;
@@ -181,30 +187,57 @@ struct Connection {
     std::vector<std::size_t> counts; // bets in each
     std::size_t sent = 0;            // frames sent so far
     std::size_t acked = 0;           // frames ACKed so far
-    Awaiting awaiting = Awaiting::bets;
+    Awaiting awaiting = Awaiting::connected;
     std::string source_name;
+    int reconnects = 0; // before its RESUME: the connection was lost, and made again
 };
+
+constexpr int kMaxReconnects = 10; // as bin/client
 
 struct SliceResult {
     std::string error;
     std::uint64_t winners = 0;
+    std::uint64_t reconnects = 0;
     Clock::time_point last_reply{};
 };
 
 std::string agency_text(const Connection& c) { return "agency " + std::to_string(c.agency) + ": "; }
 
-// Connect and send OPEN; the RESUME is read by await_resume, once every
-// connection of the slice has sent its OPEN: the server forks the handlers
-// and answers the OPENs in a burst, as it does for agencies starting at once.
-std::string send_open(Connection& c, const Endpoint& endpoint, const std::string& name) {
-    std::string why;
-    c.socket = connect_tcp(endpoint, -1, why);
-    if (!c.socket) return "connect: " + why;
+// Starts a non-blocking connect: many connections of a thread progress at
+// once, each as far as the server lets it (a server that serves a bounded
+// number of connections at a time answers the others' OPENs later).
+std::string start_connect(Connection& c, const sockaddr_in& server) {
+    c.socket.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!c.socket) return errno_text("socket");
+    if (::connect(c.socket.get(), reinterpret_cast<const sockaddr*>(&server), sizeof server) != 0 &&
+        errno != EINPROGRESS)
+        return errno_text("connect");
+    return "";
+}
+
+// The server's IPv4 address (the benchmark's loopback one).
+bool resolve_server(const Endpoint& endpoint, sockaddr_in& server) {
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(endpoint.host.c_str(), std::to_string(endpoint.port).c_str(), &hints, &found) != 0) return false;
+    std::memcpy(&server, found->ai_addr, sizeof server);
+    ::freeaddrinfo(found);
+    return true;
+}
+
+// The connect finished: check it, send OPEN (its RESUME comes back later).
+std::string send_open(Connection& c) {
+    int status = 0;
+    socklen_t length = sizeof status;
+    ::getsockopt(c.socket.get(), SOL_SOCKET, SO_ERROR, &status, &length);
+    if (status != 0) return "connect: " + std::string(std::strerror(status));
     set_no_delay(c.socket.get());
-    const wire::Bytes open = wire::encode_open_frame(c.agency, name);
-    c.source_name = name;
-    const IoStatus status = write_all_watching(c.socket.get(), open.data(), open.size(), -1, kReplyTimeoutMs);
-    return status == IoStatus::ok ? std::string() : "OPEN: " + std::string(to_string(status));
+    const wire::Bytes open = wire::encode_open_frame(c.agency, c.source_name);
+    const IoStatus sent = write_all_watching(c.socket.get(), open.data(), open.size(), -1, kReplyTimeoutMs);
+    c.awaiting = Awaiting::resume;
+    return sent == IoStatus::ok ? std::string() : "OPEN: " + std::string(to_string(sent));
 }
 
 // "" only if the server answered RESUME 0, digest 0.
@@ -220,11 +253,12 @@ std::string await_resume(Connection& c) {
     if (reply.value().value != 0 || wire::get_u64(head + wire::kReplyHeaderSize) != 0)
         return "source " + c.source_name + " already holds " + std::to_string(reply.value().value) +
                " bets: use a fresh store";
+    c.awaiting = c.frames.empty() ? Awaiting::done : Awaiting::bets;
     return "";
 }
 
-// Reads and encodes the agency's file, then connects and sends its OPEN.
-std::string prepare(Connection& c, const std::string& path, const Endpoint& endpoint) {
+// Reads and encodes the agency's file (before any connection).
+std::string prepare(Connection& c, const std::string& path) {
     auto source = BetSource::open(path, c.agency);
     if (!source) return "cannot open " + path + ": " + std::strerror(errno);
     std::vector<Bet> bets;
@@ -233,9 +267,8 @@ std::string prepare(Connection& c, const std::string& path, const Endpoint& endp
         c.frames.push_back(std::move(frame));
         c.counts.push_back(bets.size());
     }
-    if (auto why = end_of_source(*source, path); !why.empty()) return why;
-    c.awaiting = c.frames.empty() ? Awaiting::done : Awaiting::bets;
-    return send_open(c, endpoint, source->name());
+    c.source_name = source->name();
+    return end_of_source(*source, path);
 }
 
 std::string send_bytes(Connection& c, const wire::Bytes& bytes) {
@@ -261,6 +294,10 @@ std::string send_next(Connection& c) {
 // pieces, is waited for), checks it, and sends what may go next: one more
 // BETS frame, or DONE, or WINNERS.
 std::string on_reply(Connection& c, SliceResult& result) {
+    if (c.awaiting == Awaiting::resume) {
+        if (auto why = await_resume(c); !why.empty()) return agency_text(c) + why;
+        return send_next(c);
+    }
     std::uint8_t head[wire::kReplyHeaderSize];
     if (auto status = read_all_watching(c.socket.get(), head, sizeof head, -1, kReplyTimeoutMs); status != IoStatus::ok)
         return agency_text(c) + "reply: " + to_string(status);
@@ -289,15 +326,39 @@ std::string on_reply(Connection& c, SliceResult& result) {
     return send_next(c);
 }
 
-// One thread's share: every connection of [begin, end) driven to its WINNERS.
-std::string drive_slice(Connection* begin, Connection* end, SliceResult& result) {
+// One thread's share: every connection of [begin, end) driven from where it
+// is until it awaits `until` (its first BETS: every OPEN answered, for the
+// barrier; or `finished`: its WINNERS received). Connections not yet
+// connected are connected first.
+std::string drive_slice(Connection* begin, Connection* end, const sockaddr_in& server, Awaiting until,
+                        SliceResult& result) {
     Fd poller(::epoll_create1(EPOLL_CLOEXEC));
     if (!poller) return errno_text("epoll_create1");
-    for (Connection* c = begin; c != end; ++c) {
+    const auto watch = [&](Connection& c, std::uint32_t events, int operation) {
         epoll_event event{};
-        event.events = EPOLLIN;
-        event.data.ptr = c;
-        if (::epoll_ctl(poller.get(), EPOLL_CTL_ADD, c->socket.get(), &event) != 0) return errno_text("epoll_ctl");
+        event.events = events;
+        event.data.ptr = &c;
+        return ::epoll_ctl(poller.get(), operation, c.socket.get(), &event) == 0;
+    };
+    // Connects (again, after a connection lost before its RESUME, as
+    // bin/client reconnects: a server at its admission limits may close a
+    // connection whose OPEN comes late).
+    const auto connect = [&](Connection& c) -> std::string {
+        if (c.socket) {
+            ::epoll_ctl(poller.get(), EPOLL_CTL_DEL, c.socket.get(), nullptr);
+            if (++c.reconnects > kMaxReconnects) return agency_text(c) + "too many reconnects";
+            ++result.reconnects;
+        }
+        c.awaiting = Awaiting::connected;
+        if (auto why = start_connect(c, server); !why.empty()) return agency_text(c) + why;
+        return watch(c, EPOLLOUT, EPOLL_CTL_ADD) ? "" : errno_text("epoll_ctl");
+    };
+    for (Connection* c = begin; c != end; ++c) {
+        if (c->awaiting == Awaiting::connected) {
+            if (auto why = connect(*c); !why.empty()) return why;
+            continue;
+        }
+        if (!watch(*c, EPOLLIN, EPOLL_CTL_ADD)) return errno_text("epoll_ctl");
         if (auto why = send_next(*c); !why.empty()) return why;
     }
     epoll_event events[64];
@@ -308,8 +369,23 @@ std::string drive_slice(Connection* begin, Connection* end, SliceResult& result)
         if (ready == 0) return "no reply for " + std::to_string(kReplyTimeoutMs / 1000) + " s";
         for (int i = 0; i < ready; ++i) {
             auto& c = *static_cast<Connection*>(events[i].data.ptr);
-            if (auto why = on_reply(c, result); !why.empty()) return why;
-            if (c.awaiting != Awaiting::finished) continue;
+            if (c.awaiting == Awaiting::connected) {
+                if (!send_open(c).empty()) {
+                    if (auto why = connect(c); !why.empty()) return why;
+                    continue;
+                }
+                if (!watch(c, EPOLLIN, EPOLL_CTL_MOD)) return errno_text("epoll_ctl");
+                continue;
+            }
+            const bool barrier = until == Awaiting::bets && c.awaiting == Awaiting::resume;
+            const bool opening = c.awaiting == Awaiting::resume;
+            std::string why = barrier ? await_resume(c) : on_reply(c, result);
+            if (!why.empty() && opening && c.awaiting == Awaiting::resume) { // lost before its RESUME
+                if (why = connect(c); !why.empty()) return why;
+                continue;
+            }
+            if (!why.empty()) return barrier ? agency_text(c) + why : why;
+            if (!barrier && c.awaiting != Awaiting::finished) continue;
             ::epoll_ctl(poller.get(), EPOLL_CTL_DEL, c.socket.get(), nullptr);
             --waiting;
         }
@@ -330,41 +406,46 @@ std::string raise_descriptor_limit(std::size_t connections) {
     return ::setrlimit(RLIMIT_NOFILE, &limit) == 0 ? "" : errno_text("setrlimit");
 }
 
-int load(const Endpoint& endpoint, const std::vector<std::string>& files) {
+int load(const Endpoint& endpoint, const std::vector<std::string>& files, bool barrier) {
     const auto launched = Clock::now();
     if (auto why = raise_descriptor_limit(files.size()); !why.empty()) return fail(why);
+    sockaddr_in server{};
+    if (!resolve_server(endpoint, server)) return fail("cannot resolve " + endpoint.host);
     const std::size_t k = files.size();
     const std::size_t threads = std::min<std::size_t>(k, std::max(2u, std::thread::hardware_concurrency()));
     const auto slice_begin = [&](std::size_t t) { return t * k / threads; };
     std::vector<Connection> connections(k);
     std::vector<std::string> errors(threads);
-    run_threads(threads, [&](std::size_t t) { // untimed: encode and OPEN everything
+    std::vector<SliceResult> results(threads);
+    const auto first_of = [&](std::size_t t) { return connections.data() + slice_begin(t); };
+    run_threads(threads, [&](std::size_t t) { // untimed: read and encode every file
         for (std::size_t i = slice_begin(t); i < slice_begin(t + 1) && errors[t].empty(); ++i) {
             connections[i].agency = static_cast<std::uint32_t>(i + 1);
-            if (auto why = prepare(connections[i], files[i], endpoint); !why.empty())
-                errors[t] = agency_text(connections[i]) + why;
+            if (auto why = prepare(connections[i], files[i]); !why.empty()) errors[t] = agency_text(connections[i]) + why;
         }
-        for (std::size_t i = slice_begin(t); i < slice_begin(t + 1) && errors[t].empty(); ++i)
-            if (auto why = await_resume(connections[i]); !why.empty()) errors[t] = agency_text(connections[i]) + why;
+        if (barrier && errors[t].empty()) // untimed too: every connection opened and its OPEN answered
+            errors[t] = drive_slice(first_of(t), first_of(t + 1), server, Awaiting::bets, results[t]);
     });
     if (auto why = first_error(errors); !why.empty()) return fail(why);
 
-    std::vector<SliceResult> results(threads);
-    const auto started = Clock::now(); // the barrier: every connection is open
+    const auto started = Clock::now(); // the barrier: every file encoded (and with it, every connection open)
     run_threads(threads, [&](std::size_t t) {
-        results[t].error = drive_slice(&connections[slice_begin(t)], &connections[0] + slice_begin(t + 1), results[t]);
+        results[t].error = drive_slice(first_of(t), first_of(t + 1), server, Awaiting::finished, results[t]);
     });
-    std::uint64_t bets = 0, winners = 0;
+    std::uint64_t bets = 0, winners = 0, reconnects = 0;
     auto last = started;
     for (const auto& result : results) {
         if (!result.error.empty()) return fail(result.error);
         winners += result.winners;
+        reconnects += result.reconnects;
         last = std::max(last, result.last_reply);
     }
     for (const auto& c : connections) bets += std::accumulate(c.counts.begin(), c.counts.end(), 0ull);
-    std::printf("load | agencies: %zu | bets: %llu | seconds: %.3f | setup_seconds: %.3f | winners: %llu\n", k,
-                static_cast<unsigned long long>(bets), seconds_between(started, last),
-                seconds_between(launched, started), static_cast<unsigned long long>(winners));
+    std::printf("load | agencies: %zu | bets: %llu | seconds: %.3f | setup_seconds: %.3f | winners: %llu | "
+                "reconnects: %llu\n",
+                k, static_cast<unsigned long long>(bets), seconds_between(started, last),
+                seconds_between(launched, started), static_cast<unsigned long long>(winners),
+                static_cast<unsigned long long>(reconnects));
     return 0;
 }
 
@@ -385,17 +466,20 @@ int draw(const char* store_path) {
 int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "draw" && argc == 3) return draw(argv[2]);
-    const int first_file = mode == "essential" ? 4 : 3;
-    const auto endpoint = mode == "load" && argc > 2 ? parse_endpoint(argv[2]) : std::nullopt;
+    // load --no-barrier: the clock starts before the connections are opened.
+    const bool barrier = !(mode == "load" && argc > 2 && std::string(argv[2]) == "--no-barrier");
+    const int shift = barrier ? 0 : 1;
+    const int first_file = (mode == "essential" ? 4 : 3) + shift;
+    const auto endpoint = mode == "load" && argc > 2 + shift ? parse_endpoint(argv[2 + shift]) : std::nullopt;
     const std::vector<std::string> files(argv + std::min(first_file, argc), argv + argc);
     // Agency numbers are 1..65535.
     if ((mode != "essential" && !endpoint) || files.empty() || files.size() > 65535) {
         std::fprintf(stderr, "usage: bench_reference essential <store-out> <log-out> <csv>...\n"
-                             "       bench_reference load <host:port> <csv>...\n"
+                             "       bench_reference load [--no-barrier] <host:port> <csv>...\n"
                              "       bench_reference draw <store>\n");
         return 2;
     }
     ::signal(SIGPIPE, SIG_IGN);
     set_log_level(LogLevel::error); // BetSource's skipped-row warnings would go to stdout
-    return mode == "essential" ? essential(argv[2], argv[3], files) : load(*endpoint, files);
+    return mode == "essential" ? essential(argv[2], argv[3], files) : load(*endpoint, files, barrier);
 }

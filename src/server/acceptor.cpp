@@ -43,6 +43,11 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kFirstPauseMs = 50;  // after accept or fork failed for lack of a resource; doubles
 constexpr int kMaxPauseMs = 1000;
+// An incomplete arrival this old may make way for a new connection: a real
+// agency sends its first frame within a round trip of connecting, so one
+// still silent after this is likely idle, and a burst of real agencies is
+// not evicted while it sends its OPENs.
+constexpr auto kEvictableAfter = std::chrono::milliseconds(1000);
 
 int ms_until(Clock::time_point when) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(when - Clock::now()).count();
@@ -77,9 +82,18 @@ struct Arrival {
     Fd client;
     std::string peer;
     std::string bytes;          // what it has sent: at most its first frame
+    Clock::time_point since;    // accepted then
     Clock::time_point deadline; // for the first frame to be whole
     bool whole = false;         // the first frame is here (or cannot be one: the handler says so)
 };
+
+// The oldest arrival still incomplete, if it has been so for
+// kEvictableAfter (else end()).
+template <typename Arrivals>
+auto evictable(Arrivals& arrivals) -> decltype(arrivals.begin()) {
+    const auto oldest = std::find_if(arrivals.begin(), arrivals.end(), [](const Arrival& arrival) { return !arrival.whole; });
+    return oldest != arrivals.end() && Clock::now() - oldest->since >= kEvictableAfter ? oldest : arrivals.end();
+}
 
 // How many bytes complete the first frame, from what has come so far: the
 // header, then its payload. A header that does not decode is "whole" at
@@ -99,9 +113,9 @@ public:
     int run();
 
 private:
-    bool accepting() const;
+    bool accepting(bool may_evict) const;
     int next_deadline_ms() const;
-    void accept_clients();
+    void accept_clients(bool may_evict = true);
     void make_room();
     void read_arrival(Arrival& arrival);
     void expire_arrivals();
@@ -131,7 +145,7 @@ int AcceptorProcess::run() {
     std::vector<pollfd> ready;
     std::vector<Arrival*> watched;
     for (;;) {
-        ready.assign({{channel_.get(), POLLIN, 0}, {signals_.fd(), POLLIN, 0}, {accepting() ? listener_.get() : -1, POLLIN, 0}});
+        ready.assign({{channel_.get(), POLLIN, 0}, {signals_.fd(), POLLIN, 0}, {accepting(true) ? listener_.get() : -1, POLLIN, 0}});
         watched.clear();
         for (Arrival& arrival : arrivals_) {
             if (arrival.whole) continue;
@@ -162,12 +176,12 @@ int AcceptorProcess::run() {
     return code;
 }
 
-// Room for one more arrival: fewer than max_arrivals, or one still
-// incomplete to evict. Not while a resource error pauses accepting.
-bool AcceptorProcess::accepting() const {
+// Room for one more arrival: fewer than max_arrivals, or an incomplete one
+// old enough to evict. Not while a resource error pauses accepting.
+bool AcceptorProcess::accepting(bool may_evict) const {
     if (accept_backoff_.paused()) return false;
     if (arrivals_.size() < static_cast<std::size_t>(setup_.max_arrivals)) return true;
-    return std::any_of(arrivals_.begin(), arrivals_.end(), [](const Arrival& arrival) { return !arrival.whole; });
+    return may_evict && evictable(arrivals_) != arrivals_.end();
 }
 
 // The nearest of: an incomplete arrival's deadline, the end of a pause.
@@ -179,6 +193,9 @@ int AcceptorProcess::next_deadline_ms() const {
     };
     for (const Arrival& arrival : arrivals_)
         if (!arrival.whole) sooner(arrival.deadline);
+    const auto oldest = std::find_if(arrivals_.begin(), arrivals_.end(), [](const Arrival& arrival) { return !arrival.whole; });
+    if (arrivals_.size() >= static_cast<std::size_t>(setup_.max_arrivals) && oldest != arrivals_.end())
+        sooner(oldest->since + kEvictableAfter); // the listener waits for it to become evictable
     if (accept_backoff_.paused()) sooner(accept_backoff_.until());
     if (fork_backoff_.paused()) sooner(fork_backoff_.until());
     return wait;
@@ -187,8 +204,8 @@ int AcceptorProcess::next_deadline_ms() const {
 // Takes the connections already waiting while there is room: with a small
 // listen backlog, a burst of agencies would otherwise overflow it and wait
 // for a SYN retry.
-void AcceptorProcess::accept_clients() {
-    while (accepting()) {
+void AcceptorProcess::accept_clients(bool may_evict) {
+    while (accepting(may_evict)) {
         std::string peer;
         Fd client = accept_connection(listener_.get(), peer);
         if (!client) {
@@ -203,17 +220,18 @@ void AcceptorProcess::accept_clients() {
         set_non_blocking(client.get());
         set_keepalive(client.get());
         make_room();
-        arrivals_.push_back({std::move(client), std::move(peer), {},
-                             Clock::now() + std::chrono::milliseconds(setup_.first_frame_timeout_ms), false});
+        const auto now = Clock::now();
+        arrivals_.push_back({std::move(client), std::move(peer), {}, now,
+                             now + std::chrono::milliseconds(setup_.first_frame_timeout_ms), false});
     }
 }
 
-// At max_arrivals, the oldest arrival still incomplete makes way: a flood
-// of silent connections cannot keep a real agency, which sends its first
-// frame at once, out.
+// At max_arrivals, the oldest arrival still incomplete after
+// kEvictableAfter makes way: a flood of silent connections cannot keep a
+// real agency, which sends its first frame at once, out.
 void AcceptorProcess::make_room() {
     if (arrivals_.size() < static_cast<std::size_t>(setup_.max_arrivals)) return;
-    const auto oldest = std::find_if(arrivals_.begin(), arrivals_.end(), [](const Arrival& arrival) { return !arrival.whole; });
+    const auto oldest = evictable(arrivals_);
     if (oldest == arrivals_.end()) return;
     log_action(LogLevel::warning, "arrival_evicted", Outcome::success,
                {{"peer", oldest->peer}, {"max_arrivals", setup_.max_arrivals}});
@@ -257,7 +275,10 @@ void AcceptorProcess::expire_arrivals() {
 }
 
 // Whole first frames get handlers, oldest first, while fewer than
-// max_handlers run (and fork is not paused after a failure).
+// max_handlers run (and fork is not paused after a failure). The listen
+// queue is emptied between forks: a fork takes a fraction of a
+// millisecond, and the kernel drops the SYNs that find the queue (the
+// listen backlog, 5 by default) full, which then wait a second or more.
 void AcceptorProcess::start_handlers() {
     for (auto arrival = arrivals_.begin(); arrival != arrivals_.end();) {
         if (handlers_.size() >= static_cast<std::size_t>(setup_.max_handlers) || fork_backoff_.paused()) return;
@@ -267,6 +288,7 @@ void AcceptorProcess::start_handlers() {
         }
         if (!spawn_handler(*arrival)) return; // it stays, for the next try
         arrival = arrivals_.erase(arrival);
+        accept_clients(/*may_evict=*/false); // `arrival` stays valid
     }
 }
 

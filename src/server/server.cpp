@@ -32,6 +32,7 @@ constexpr int kHandlerDeadlineMs = 1500;
 constexpr int kAcceptorDeadlineMs = 1800;
 
 constexpr rlim_t kSpareDescriptors = 32;   // stdio, store, journal, epoll, signals, acceptor...
+constexpr rlim_t kMinArrivals = 16;        // below this, the open-file limit refuses the start
 // Epoll tokens: a child's are connection << 2 | end (connections are
 // numbered from 1), a waiting agency's id << 2 | WaitingRoom::kTokenTag.
 constexpr std::uint64_t kAcceptorToken = 0;
@@ -159,26 +160,30 @@ bool Server::start_acceptor(Fd listener) {
 // The coordinator holds two pipe ends per handler and one socket per
 // agency waiting for the draw; the acceptor (which inherits the limit) one
 // per arrival. The soft limit is raised to the hard one (the agencies that
-// wait have no bound of their own: 10,000 of them must fit), and refused
-// when even that cannot hold the handlers and the arrivals.
+// wait have no bound of their own: 10,000 of them must fit). Arrivals are
+// clamped, with a warning, to what that limit leaves them; the start is
+// refused only when it cannot even hold the handlers and a few arrivals.
 bool Server::raise_open_file_limit() {
-    const rlim_t needed = 2 * static_cast<rlim_t>(config_.max_handlers) +
-                          static_cast<rlim_t>(config_.max_arrivals) + kSpareDescriptors;
+    const rlim_t for_handlers = 2 * static_cast<rlim_t>(config_.max_handlers) + kSpareDescriptors;
     rlimit limit{};
     if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
         limit.rlim_cur = limit.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &limit);
         ::getrlimit(RLIMIT_NOFILE, &limit);
     }
-    if (limit.rlim_cur >= needed) {
-        log_action(LogLevel::debug, "open_file_limit", Outcome::success, {{"limit", limit.rlim_cur}, {"needed", needed}});
-        return true;
+    if (limit.rlim_cur < for_handlers + kMinArrivals) {
+        log_action(LogLevel::critical, "open_file_limit", Outcome::fail,
+                   {{"limit", limit.rlim_cur}, {"hard_limit", limit.rlim_max}, {"needed", for_handlers + kMinArrivals},
+                    {"error", "SERVER_MAX_HANDLERS needs more open files than allowed: lower it or raise ulimit -n"}});
+        return false;
     }
-    log_action(LogLevel::critical, "open_file_limit", Outcome::fail,
-               {{"limit", limit.rlim_cur}, {"hard_limit", limit.rlim_max}, {"needed", needed},
-                {"error", "SERVER_MAX_HANDLERS and SERVER_MAX_ARRIVALS need more open files than allowed: "
-                          "lower them or raise ulimit -n"}});
-    return false;
+    const rlim_t room = limit.rlim_cur - for_handlers;
+    if (room < static_cast<rlim_t>(config_.max_arrivals)) {
+        log_action(LogLevel::warning, "open_file_limit", Outcome::success,
+                   {{"limit", limit.rlim_cur}, {"server_max_arrivals", room}, {"asked", config_.max_arrivals}});
+        config_.max_arrivals = static_cast<int>(room);
+    }
+    return true;
 }
 
 // The event loop: signals, new handlers, and every handler's pipes, as

@@ -30,7 +30,7 @@ std::variant<ServerConfig, ConfigError> load_server_config(const std::string& pa
     config.max_handlers = static_cast<int>(
         reader.integer(server_key("SERVER_MAX_HANDLERS"), config.max_handlers, 1, 4096));
     config.max_arrivals = static_cast<int>(
-        reader.integer(server_key("SERVER_MAX_ARRIVALS"), config.max_arrivals, 1, 16384));
+        reader.integer(server_key("SERVER_MAX_ARRIVALS"), config.max_arrivals, 1, 65536));
     config.fsync = reader.boolean(server_key("SERVER_FSYNC"), config.fsync);
     if (config.bets_file.empty()) reader.fail(server_key("SERVER_BETS_FILE"), "must not be empty");
     if (reader.error()) return *reader.error();

@@ -19,7 +19,7 @@ struct ServerConfig {
     int first_frame_timeout_seconds = 5; // a new connection must send its first frame whole within this
     int frame_timeout_seconds = 10;      // a frame must arrive whole within this of its first byte
     int max_handlers = 64;         // connections served at once (one handler each); the rest wait
-    int max_arrivals = 1024;       // connections still sending their first frame (or waiting for a handler)
+    int max_arrivals = 16384;      // connections still sending their first frame (or waiting for a handler)
     bool fsync = true;             // fsync store + journal before the ACKs of each group commit (power-loss safe)
 };
 

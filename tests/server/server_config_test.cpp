@@ -43,7 +43,7 @@ TEST(ServerConfigTest, MissingFileGivesSpecDefaults) {
     EXPECT_EQ(config.first_frame_timeout_seconds, 5);
     EXPECT_EQ(config.frame_timeout_seconds, 10);
     EXPECT_EQ(config.max_handlers, 64);
-    EXPECT_EQ(config.max_arrivals, 1024);
+    EXPECT_EQ(config.max_arrivals, 16384);
     EXPECT_TRUE(config.fsync) << "an ACKed bet must survive a power loss unless the operator says otherwise";
     EXPECT_TRUE(unknown.empty());
 }
