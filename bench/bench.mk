@@ -8,7 +8,7 @@
 #   make bench-draw   the draw scenario alone (BENCH_SCENARIOS=draw).
 # Knobs: BENCH_SCENARIOS (all; or a list, e.g. "20x25k data": then the
 #        Markdown and SVG go to BENCH_DIR, not docs/bench) BENCH_RUNS (3;
-#        medians) BENCH_DRAW_BETS (10000000) BENCH_TIMEOUT (300 s per process
+#        medians) BENCH_DRAW_BETS (10000000) BENCH_TIMEOUT (900 s per process
 #        run) BENCH_DIR (.bench: bet files, cached; logs; stores)
 #        BENCH_STRACE (0; 1 = one more 20x25k run with the server under
 #        `strace -c -f`, summary printed).
@@ -16,7 +16,7 @@ BENCH_SCENARIOS ?= all
 BENCH_RUNS      ?= 3
 BENCH_DRAW_BETS ?= 10000000
 BENCH_STRACE    ?= 0
-BENCH_TIMEOUT   ?= 300
+BENCH_TIMEOUT   ?= 900
 BENCH_DIR       ?= .bench
 
 BENCH_ENV = BENCH_RUNS='$(BENCH_RUNS)' BENCH_DRAW_BETS='$(BENCH_DRAW_BETS)' BENCH_STRACE='$(BENCH_STRACE)' \

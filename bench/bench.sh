@@ -30,7 +30,7 @@
 #
 # Knobs (environment): BENCH_SCENARIOS (all, or names from the list above,
 # e.g. "20x25k data"), BENCH_RUNS (3), BENCH_DRAW_BETS (10000000),
-# BENCH_TIMEOUT (300 s per process run), BENCH_DIR (.bench: the generated bet
+# BENCH_TIMEOUT (900 s per process run), BENCH_DIR (.bench: the generated bet
 # files, cached; logs; stores), BENCH_STRACE (1: one more 20x25k product run
 # with the server under `strace -c -f`, its summary printed), BENCH_BIN (bin).
 #
@@ -53,7 +53,7 @@ cd "$(dirname "$0")/.."
 all_scenarios=(20x25k 20x25k-fsync data 500x500-load 500x500-clients 2000x100-load 10000x10-load draw)
 runs=${BENCH_RUNS:-3}
 draw_bets=${BENCH_DRAW_BETS:-10000000}
-run_timeout=${BENCH_TIMEOUT:-300}
+run_timeout=${BENCH_TIMEOUT:-900}
 use_strace=${BENCH_STRACE:-0}
 dir=${BENCH_DIR:-.bench}
 bin=${BENCH_BIN:-bin}

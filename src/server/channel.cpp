@@ -30,15 +30,21 @@ union PassedFdsBuffer {
     cmsghdr align;
 };
 
-bool send_message(int channel, Message message, const std::string& peer, const int* fds, std::size_t count) {
-    peer.copy(message.peer, sizeof message.peer - 1);
-    iovec data{&message, sizeof message};
-    PassedFdsBuffer control{};
+// A message header for one Message and its control buffer.
+msghdr header_for(iovec& data, PassedFdsBuffer& control, std::size_t control_bytes) {
     msghdr header{};
     header.msg_iov = &data;
     header.msg_iovlen = 1;
     header.msg_control = control.bytes;
-    header.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+    header.msg_controllen = control_bytes;
+    return header;
+}
+
+bool send_message(int channel, Message message, const std::string& peer, const int* fds, std::size_t count) {
+    peer.copy(message.peer, sizeof message.peer - 1);
+    iovec data{&message, sizeof message};
+    PassedFdsBuffer control{};
+    msghdr header = header_for(data, control, CMSG_SPACE(sizeof(int) * count));
     cmsghdr* rights = CMSG_FIRSTHDR(&header);
     rights->cmsg_level = SOL_SOCKET;
     rights->cmsg_type = SCM_RIGHTS;
@@ -85,11 +91,7 @@ Received receive_from_channel(int channel, NewHandler& handler, WaitingAgency& w
     Message message{};
     iovec data{&message, sizeof message};
     PassedFdsBuffer control{};
-    msghdr header{};
-    header.msg_iov = &data;
-    header.msg_iovlen = 1;
-    header.msg_control = control.bytes;
-    header.msg_controllen = sizeof control.bytes;
+    msghdr header = header_for(data, control, sizeof control.bytes);
     ssize_t got;
     do got = ::recvmsg(channel, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     while (got < 0 && errno == EINTR);

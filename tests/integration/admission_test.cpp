@@ -37,19 +37,6 @@ using scenario::Env;
 
 constexpr int kWinningNumber = 7574;
 
-// The parent of `pid` from /proc/<pid>/stat; -1 when it has gone.
-pid_t parent_of(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::size_t after_name = stat.rfind(')');
-    if (after_name == std::string::npos) return -1;
-    std::istringstream rest(stat.substr(after_name + 1));
-    std::string state;
-    pid_t parent = -1;
-    rest >> state >> parent;
-    return state == "Z" ? -1 : parent;
-}
-
 pid_t acceptor_of(const scenario::Server& server) {
     const auto line = harness::wait_for_line(server.log, std::regex(R"(acceptor_pid: (\d+))"));
     std::smatch match;
@@ -65,7 +52,7 @@ std::size_t server_processes(const scenario::Server& server, pid_t acceptor) {
     while (dirent* entry = ::readdir(proc)) {
         const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
         if (pid <= 0) continue;
-        if (pid == server.process.pid() || pid == acceptor || parent_of(pid) == acceptor) ++count;
+        if (pid == server.process.pid() || pid == acceptor || harness::parent_of(pid) == acceptor) ++count;
     }
     ::closedir(proc);
     return count;

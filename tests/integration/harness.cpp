@@ -405,23 +405,18 @@ std::vector<CsvRow> read_agency_csv(const std::string& path) {
     return rows;
 }
 
-// ---- network ---------------------------------------------------------------------------
-
-std::uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return 0;
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    socklen_t length = sizeof address;
-    std::uint16_t port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0)
-        port = ntohs(address.sin_port);
-    ::close(fd);
-    return port;
+pid_t parent_of(pid_t pid) {
+    const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    const std::size_t after_name = stat.rfind(')');
+    if (after_name == std::string::npos) return -1;
+    std::istringstream rest(stat.substr(after_name + 1));
+    std::string state;
+    pid_t parent = -1;
+    rest >> state >> parent;
+    return state == "Z" ? -1 : parent;
 }
+
+// ---- network ---------------------------------------------------------------------------
 
 int connect_loopback(std::uint16_t port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -135,10 +135,12 @@ struct CsvRow {
 };
 std::vector<CsvRow> read_agency_csv(const std::string& path);
 
+// The parent of a running `pid` (/proc/<pid>/stat); -1 once it has ended,
+// a zombie included.
+pid_t parent_of(pid_t pid);
+
 // ---- network ------------------------------------------------------------------
 
-// A TCP port that was free a moment ago (bound to 127.0.0.1:0, then closed).
-std::uint16_t free_port();
 // Connected TCP socket to 127.0.0.1:port, or -1.
 int connect_loopback(std::uint16_t port);
 bool send_all(int fd, const std::vector<std::uint8_t>& bytes);

@@ -93,17 +93,6 @@ pid_t handler_of(const scenario::Server& server, int fd) {
     return static_cast<pid_t>(std::stoi(match[1]));
 }
 
-// The parent of a running `pid`; -1 once it has ended (a zombie included).
-pid_t parent_of(pid_t pid) {
-    const std::string stat = harness::read_file("/proc/" + std::to_string(pid) + "/stat");
-    const std::size_t after_name = stat.rfind(')');
-    if (after_name == std::string::npos) return -1;
-    std::istringstream rest(stat.substr(after_name + 1));
-    std::string state;
-    pid_t parent = -1;
-    rest >> state >> parent;
-    return state == "Z" ? -1 : parent;
-}
 
 std::string listing_of(const std::vector<std::string>& targets) {
     std::string listing;
@@ -184,7 +173,7 @@ TEST(Processes, TheAcceptorForksFromTheSameFewDescriptorsHoweverManyConnectionsA
     scenario::start_server(dir, 5, server);
     const pid_t acceptor = acceptor_pid(server.log);
     ASSERT_GT(acceptor, 0) << "no `start_acceptor | result: success | acceptor_pid` line";
-    EXPECT_EQ(parent_of(acceptor), server.process.pid()) << "the acceptor is the coordinator's child";
+    EXPECT_EQ(harness::parent_of(acceptor), server.process.pid()) << "the acceptor is the coordinator's child";
     const std::string listener = listening_socket(server.port);
     ASSERT_FALSE(listener.empty()) << "no socket listens on port " << server.port;
 
@@ -219,7 +208,7 @@ TEST(Processes, TheAcceptorForksFromTheSameFewDescriptorsHoweverManyConnectionsA
         << "the coordinator holds two pipe ends per connection: " << listing_of(coordinator_busy);
     for (int fd : sockets) {
         const pid_t handler = handler_of(server, fd);
-        EXPECT_EQ(parent_of(handler), acceptor) << "handler " << handler << " is the acceptor's child";
+        EXPECT_EQ(harness::parent_of(handler), acceptor) << "handler " << handler << " is the acceptor's child";
     }
     for (int fd : sockets) ::close(fd);
     scenario::stop_server(server);
@@ -239,7 +228,7 @@ TEST(Processes, TheAcceptorIgnoresASigtermOfItsOwn) {
     ASSERT_GE(fd, 0);
     expect_echo(fd);
     ::close(fd);
-    EXPECT_EQ(parent_of(acceptor), server.process.pid()) << "the acceptor is still running";
+    EXPECT_EQ(harness::parent_of(acceptor), server.process.pid()) << "the acceptor is still running";
     scenario::stop_server(server);
 }
 
