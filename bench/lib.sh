@@ -521,13 +521,13 @@ EOF
 write_svg() {
     local out=$1 s points=""
     # series agencies bets/s marker
-    for s in data 20x25k 500x500-clients 2000x100-load; do
+    for s in data 20x25k 500x500-clients 2000x100-load 10000x10-load; do
         [[ ${res_check[$s]:-} == ok ]] || continue
         points+="product ${res_agencies[$s]} ${res_rate[$s]} ${res_driver[$s]}"$'\n'
         [[ ${res_ref[$s]} == n/a ]] || points+="reference ${res_agencies[$s]} $(divide "${res_bets[$s]}" "${res_ref[$s]}" %.0f) reference"$'\n'
     done
     awk -v subtitle="$(date -u +%Y-%m-%d), median of $runs run(s), $(nproc) CPUs" '
-        function x(a) { return 80 + (log(a) - log(3)) / (log(3000) - log(3)) * 490 }
+        function x(a) { return 80 + (log(a) - log(3)) / (log(30000) - log(3)) * 490 }
         function y(v) { return 250 - v / top * 220 }
         function short(v) { return v >= 1e6 ? sprintf("%gM", v / 1e6) : v >= 1e3 ? sprintf("%gk", v / 1e3) : v }
         function marker(px, py, kind) {
@@ -547,7 +547,7 @@ write_svg() {
                 printf "<line x1=\"80\" x2=\"570\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>", y(v), y(v)
                 printf "<text x=\"74\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", y(v) + 4, short(v)
             }
-            split("5 20 100 500 2000", ticks, " ")
+            split("5 20 100 500 2000 10000", ticks, " ")
             for (i = 1; i <= 5; i++) {
                 printf "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"30\" y2=\"250\" stroke=\"#eee\"/>", x(ticks[i]), x(ticks[i])
                 printf "<text x=\"%.1f\" y=\"266\" text-anchor=\"middle\">%s</text>\n", x(ticks[i]), ticks[i]

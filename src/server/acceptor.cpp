@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 #include "common/signals.hpp"
 #include "common/socket.hpp"
+#include "server/backoff.hpp"
 #include "server/channel.hpp"
 #include "server/handler.hpp"
 
@@ -41,8 +42,6 @@ bool make_pipe(Pipe& pipe) {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int kFirstPauseMs = 50;  // after accept or fork failed for lack of a resource; doubles
-constexpr int kMaxPauseMs = 1000;
 // An incomplete arrival this old may make way for a new connection: a real
 // agency sends its first frame within a round trip of connecting, so one
 // still silent after this is likely idle, and a burst of real agencies is
@@ -53,28 +52,6 @@ int ms_until(Clock::time_point when) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(when - Clock::now()).count();
     return left > 0 ? static_cast<int>(left) + 1 : 0;
 }
-
-// A failing resource (EMFILE, ENFILE, ENOMEM, EAGAIN from fork): the call is
-// not retried until a pause has passed, the pause doubles while it keeps
-// failing, and the burst is logged once, at its start.
-class Backoff {
-public:
-    // True when this failure starts a burst (log it).
-    bool failed() {
-        const bool first = pause_ms_ == 0;
-        pause_ms_ = first ? kFirstPauseMs : std::min(pause_ms_ * 2, kMaxPauseMs);
-        until_ = Clock::now() + std::chrono::milliseconds(pause_ms_);
-        return first;
-    }
-    void succeeded() { pause_ms_ = 0; }
-    bool paused() const { return pause_ms_ != 0 && Clock::now() < until_; }
-    int pause_ms() const { return pause_ms_; }
-    Clock::time_point until() const { return until_; }
-
-private:
-    int pause_ms_ = 0;
-    Clock::time_point until_{};
-};
 
 // A connection accepted whose first frame is still arriving (or, whole,
 // waits for a handler): a descriptor and its bytes, no process.

@@ -21,6 +21,9 @@
 #       server container killed mid-upload and started again, then an agency
 #       container killed mid-upload and started again; every agency exits 0,
 #       one draw, and the store holds every bet of every file exactly once
+#   (i) 70 agencies with the images' defaults (64 handlers, backlog 5): every
+#       agency its winners, one draw, every bet stored (agencies 6..70 bet
+#       files generated for the run into .data/ and removed afterwards)
 #
 # Prints `N passed, M failed` last; exits 1 if anything failed. Without a Docker
 # engine it prints a SKIP line and exits 0. Containers are named `server`,
@@ -78,8 +81,10 @@ teardown_project() { # PROJECT FILE
     compose "$1" "$2" down -v -t 2 --remove-orphans >>"$work/teardown.log" 2>&1 || true
 }
 
+generated_files=() # (i)'s bet files in .data/
 cleanup() {
     local entry c p f pid
+    rm -f "${generated_files[@]}"
     for pid in "${log_followers[@]}"; do kill "$pid" 2>/dev/null; done # (h)'s docker logs -f
     for c in "${extra_containers[@]}"; do docker rm -f "$c" >/dev/null 2>&1 || true; done
     for entry in "${projects[@]}"; do
@@ -236,6 +241,20 @@ full_run() {
         grep -q 'action: exit | result: success' <(log_of "$log" server)
 
     teardown_project "$project" "$file"
+}
+
+# ------------------------------------------------- (i) more agencies than handlers
+# Before an agency waiting for the draw stopped holding a handler, 64 of
+# them took the 64 handlers and the rest never reached the draw.
+many_agencies() {
+    local n=70 i
+    for (( i = 6; i <= n; i++ )); do
+        generated_files+=("$root/.data/agency-$i.csv")
+        "$root/scripts/generate-bets.sh" "$i" 300 >"$root/.data/agency-$i.csv"
+    done
+    full_run "$n" i
+    rm -f "${generated_files[@]}"
+    generated_files=()
 }
 
 # ------------------------------------------------------------ (b) echo probe
@@ -470,4 +489,5 @@ selected c && sigterm_mid_run
 selected d && full_run 3 d
 selected g && config_without_rebuild
 selected h && kill_mid_upload
+selected i && many_agencies
 summary_and_exit
