@@ -171,7 +171,8 @@ int AcceptorProcess::next_deadline_ms() const {
     for (const Arrival& arrival : arrivals_)
         if (!arrival.whole) sooner(arrival.deadline);
     const auto oldest = std::find_if(arrivals_.begin(), arrivals_.end(), [](const Arrival& arrival) { return !arrival.whole; });
-    if (arrivals_.size() >= static_cast<std::size_t>(setup_.max_arrivals) && oldest != arrivals_.end())
+    if (arrivals_.size() >= static_cast<std::size_t>(setup_.max_arrivals) && oldest != arrivals_.end() &&
+        oldest->since + kEvictableAfter > Clock::now())
         sooner(oldest->since + kEvictableAfter); // the listener waits for it to become evictable
     if (accept_backoff_.paused()) sooner(accept_backoff_.until());
     if (fork_backoff_.paused()) sooner(fork_backoff_.until());

@@ -41,5 +41,7 @@ enum class Received { new_handler, waiting_agency, dropped, nothing_yet, ended }
 // Takes the next message off `channel` (non-blocking) into `handler` or
 // `waiting`: `dropped` when its descriptors could not be received (this
 // process at its open-file limit; logged), `ended` once the acceptor has
-// said it sends no more, has died, or a message does not parse (logged).
+// said it sends no more or a message does not parse (logged). The
+// acceptor's death does not end the channel, whose end the handlers also
+// hold: the coordinator learns of it by reaping the acceptor.
 Received receive_from_channel(int channel, NewHandler& handler, WaitingAgency& waiting);

@@ -79,6 +79,7 @@ Handler::Next Handler::serve_frame() {
     }
     std::vector<std::uint8_t> payload;
     if (read_payload(header.value(), payload) == Next::close) return Next::close;
+    frame_started_ = false; // whole: a timeout from here on is not the frame's
     switch (header.value().type) {
     case RequestType::open: return on_open(header.value(), payload);
     case RequestType::bets: return on_bets(header.value(), payload);
@@ -299,9 +300,13 @@ void Handler::log_bets_reply(const wire::RequestHeader& header, const std::vecto
 Handler::Next Handler::on_winners(const wire::RequestHeader& header) {
     if (!agency_allowed(header)) return refuse(ErrorCode::bad_agency, header);
     if (!send_waiting_agency(setup_.channel.get(), header.agency, setup_.peer, setup_.client.get())) {
-        log_action(LogLevel::info, "request_interrupted", Outcome::in_progress,
-                   {{"agencia", header.agency}, {"request", "WINNERS"}, {"reason", "shutting down"}});
-        return send_and_close(ErrorCode::shutting_down);
+        if (errno == EPIPE || errno == ECONNRESET) // the coordinator stopped taking connections
+            log_action(LogLevel::info, "request_interrupted", Outcome::in_progress,
+                       {{"agencia", header.agency}, {"request", "WINNERS"}, {"reason", "shutting down"}});
+        else
+            log_action(LogLevel::warning, "hand_over", Outcome::fail,
+                       {{"agencia", header.agency}, {"peer", setup_.peer}, {"error", errno_text("sendmsg")}});
+        return send_and_close(ErrorCode::shutting_down); // the client comes back and asks again
     }
     log_action(LogLevel::debug, "hand_over", Outcome::success, {{"peer", setup_.peer}, {"agencia", header.agency}});
     handed_over_ = true;

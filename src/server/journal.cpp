@@ -135,10 +135,13 @@ bool repair_journal(const std::string& store_path, std::vector<SourceFallback>& 
         const std::string_view line = std::string_view(text).substr(start, end - start);
         const std::string where = path + ":" + std::to_string(++line_number) + ": ";
         if (line_number == 1 && line != kHeader) return error = where + header_problem(line), false;
-        if (line_number > 1 && !replay_line(line, all)) return error = where + "corrupt journal line", false;
+        // A power loss can leave garbage (zeros) in the journal's last
+        // block: the first line that does not parse ends what it vouches for.
+        if (line_number > 1 && !replay_line(line, all)) break;
         if (all.store_length <= store_size && cut == start) cut = end + 1;
     }
-    if (line_number < 2 || cut <= text.find('\n') + 1)
+    if (line_number < 2) return error = path + ": no `base` line: not a journal this repair can cut", false;
+    if (cut <= text.find('\n') + 1)
         return error = store_path + " is shorter than its journal's base: bets stored before the journal are lost", false;
     RecoveredState kept;
     for (std::size_t start = text.find('\n') + 1, end; start < cut; start = end + 1) {

@@ -84,8 +84,9 @@ private:
 // prefix that vouches for no more than the store holds, so every source
 // falls back to a count the store has (its clients resend the rest; the
 // next start cuts the store's unvouched tail). `fallbacks` gets each source
-// whose count changed. False, with `error`, when the files cannot be read
-// or the store is shorter than even the journal's base.
+// whose count changed. A line that does not parse (a power loss can leave
+// zeros) ends the prefix too. False, with `error`, when the files cannot be
+// read, the journal has no base line, or the store is shorter than its base.
 struct SourceFallback {
     std::uint32_t agency = 0;
     std::string name;

@@ -177,6 +177,11 @@ bool Server::raise_open_file_limit() {
                     {"error", "SERVER_MAX_HANDLERS needs more open files than allowed: lower it or raise ulimit -n"}});
         return false;
     }
+    const rlim_t waiting = static_cast<rlim_t>(config_.agencies); // one each, at the least, after their DONE
+    if (limit.rlim_cur < for_handlers + waiting)
+        log_action(LogLevel::warning, "open_file_limit", Outcome::success,
+                   {{"limit", limit.rlim_cur}, {"server_agencies", config_.agencies},
+                    {"warning", "fewer descriptors than agencies that may wait for the draw: raise ulimit -n"}});
     const rlim_t room = limit.rlim_cur - for_handlers;
     if (room < static_cast<rlim_t>(config_.max_arrivals)) {
         log_action(LogLevel::warning, "open_file_limit", Outcome::success,
@@ -293,7 +298,7 @@ void Server::receive_from_channel() {
 
 // A new handler's pipes, from the acceptor: non-blocking on this side, so
 // that one slow handler can never stall the loop. Its connection number
-// (the fencing token of its OPENs) follows the order of the accepts.
+// (the fencing token of its OPENs) follows the order of the forks.
 void Server::add_child(NewHandler handler) {
     set_non_blocking(handler.from_handler.get());
     set_non_blocking(handler.to_handler.get());
@@ -313,8 +318,8 @@ void Server::add_child(NewHandler handler) {
 
 // Takes whatever the handler has written, then handles each whole message in
 // order. A message that does not parse means the handler cannot be trusted:
-// it is killed. A WINNERS with no reply yet is parked on the child, and once
-// a DONE has run the draw every parked WINNERS is answered.
+// it is killed. (A WINNERS never comes this way: its handler hands the
+// connection over on the channel, to the waiting room.)
 void Server::read_requests(Child& child) {
     char chunk[16 * 1024];
     for (;;) {
@@ -400,8 +405,9 @@ bool Server::reap_children() {
         if (pid != acceptor_pid_) continue; // an orphaned handler: its exit needs no line
         acceptor_pid_ = -1;
         // Its handlers hold copies of its end of the channel, so the channel
-        // does not end with it: take what it had sent, then stop listening.
-        receive_from_channel();
+        // does not end with it: take what it had sent (while serving: in
+        // the shutdown nothing new is taken in), then stop listening.
+        if (!stopping_) receive_from_channel();
         if (!acceptor_ended_) {
             acceptor_ended_ = true;
             poller_.remove(acceptor_channel_.get());

@@ -13,7 +13,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kLinger = std::chrono::milliseconds(1000); // for the client to read its reply and close
+constexpr auto kLinger = std::chrono::milliseconds(2000); // to write the answer, and for the client to read it and close
 constexpr std::size_t kMaxDiscard = 64 * 1024;            // bytes read and dropped before giving up on a peer
 constexpr std::uint32_t kWatch = EPOLLIN | EPOLLRDHUP;
 
@@ -44,24 +44,25 @@ void WaitingRoom::add(WaitingAgency waiting) {
 
 void WaitingRoom::open_doors(Winners winners) {
     winners_ = std::move(winners);
-    for (auto& [id, connection] : connections_)
-        if (!connection.answered) answer(id, connection);
+    std::vector<std::uint64_t> ids; // answering may close (erase) a connection: not while iterating
+    for (const auto& [id, connection] : connections_)
+        if (!connection.answered) ids.push_back(id);
+    for (std::uint64_t id : ids) {
+        const auto found = connections_.find(id);
+        if (found != connections_.end()) answer(id, found->second);
+    }
 }
 
 // Only the agency's own documents, or ERROR 7 when the draw could not read
-// the store: never a partial list.
+// the store: never a partial list. The answer and the lingering close that
+// follows get kLinger in all: a client that does not read is not kept.
 void WaitingRoom::answer(std::uint64_t id, Connection& connection) {
     const auto documents = winners_(connection.agency);
-    if (documents) {
-        connection.outbox = text_of(wire::encode_winners_reply(*documents));
-        log_action(LogLevel::info, "ganadores_enviados", Outcome::success,
-                   {{"agencia", connection.agency}, {"cant_ganadores", documents->size()}});
-    } else {
-        connection.outbox = text_of(wire::encode_error(wire::ErrorCode::storage_failure));
-        log_action(LogLevel::warning, "WINNERS", Outcome::fail,
-                   {{"agencia", connection.agency}, {"error", to_string(wire::ErrorCode::storage_failure)}});
-    }
+    connection.winners = documents ? static_cast<long long>(documents->size()) : -1;
+    connection.outbox = text_of(documents ? wire::encode_winners_reply(*documents)
+                                          : wire::encode_error(wire::ErrorCode::storage_failure));
     connection.answered = true;
+    lingering_.emplace(Clock::now() + kLinger, id);
     write_reply(id, connection);
 }
 
@@ -79,12 +80,19 @@ void WaitingRoom::write_reply(std::uint64_t id, Connection& connection) {
             poller_.modify(connection.socket.get(), kWatch | EPOLLOUT, token_of(id));
             return;
         }
+        log_action(LogLevel::warning, "ganadores_enviados", Outcome::fail,
+                   {{"agencia", connection.agency}, {"peer", connection.peer}, {"error", errno_text("send")}});
         close(id, "client left");
         return;
     }
+    if (connection.winners >= 0)
+        log_action(LogLevel::info, "ganadores_enviados", Outcome::success,
+                   {{"agencia", connection.agency}, {"cant_ganadores", connection.winners}});
+    else
+        log_action(LogLevel::warning, "WINNERS", Outcome::fail,
+                   {{"agencia", connection.agency}, {"error", to_string(wire::ErrorCode::storage_failure)}});
     poller_.modify(connection.socket.get(), kWatch, token_of(id));
     ::shutdown(connection.socket.get(), SHUT_WR);
-    lingering_.emplace(Clock::now() + kLinger, id);
 }
 
 void WaitingRoom::on_event(std::uint64_t token, std::uint32_t events) {
@@ -131,7 +139,12 @@ void WaitingRoom::close_all() {
         const auto first = connections_.begin();
         Connection& connection = first->second;
         if (!connection.answered) {
+            // ERROR 6, our FIN, and whatever the client had sent read away: a
+            // close with unread input would send a reset that can destroy the reply.
             (void)::send(connection.socket.get(), goodbye.data(), goodbye.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            ::shutdown(connection.socket.get(), SHUT_WR);
+            char discard[4096];
+            while (::recv(connection.socket.get(), discard, sizeof discard, MSG_DONTWAIT) > 0) {}
             log_action(LogLevel::info, "request_interrupted", Outcome::in_progress,
                        {{"agencia", connection.agency}, {"request", "WINNERS"}, {"reason", "shutting down"}});
         }

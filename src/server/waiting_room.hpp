@@ -55,6 +55,7 @@ private:
         std::uint32_t agency = 0;
         std::string peer;
         std::string outbox;  // the reply not yet written
+        long long winners = -1; // documents in the answer; -1: ERROR 7 (the draw failed)
         bool answered = false;
         std::chrono::steady_clock::time_point linger_until{};
     };
