@@ -579,7 +579,9 @@ TEST_F(HandlerTest, ASlowSenderIsClosedAtTheFrameTimeoutWhateverItsPace) {
     EXPECT_LT(sent, done.size()) << "the whole frame got through, " << done.size() << " bytes in "
                                  << std::chrono::duration_cast<std::chrono::milliseconds>(
                                         std::chrono::steady_clock::now() - started).count() << " ms";
-    EXPECT_EQ(what_follows(client_.get()), "EOF");
+    // Closed: EOF, or a reset when the close found a byte it had not read.
+    const std::string end = what_follows(client_.get());
+    EXPECT_TRUE(end == "EOF" || end == std::strerror(ECONNRESET)) << end;
     client_.reset();
     EXPECT_EQ(wait_for_exit(), std::optional<int>(0));
     EXPECT_EQ(unread_requests(), "");
