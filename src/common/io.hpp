@@ -2,6 +2,7 @@
 // short transfers and EINTR, so callers never see a partial frame.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 
@@ -16,6 +17,11 @@ enum class IoStatus {
 };
 
 const char* to_string(IoStatus status);
+
+// Milliseconds from now until `deadline`, rounded up (a poll that waits
+// this long wakes with the deadline passed, not just before it); 0 once it
+// has passed. For the poll timeouts of deadlines.
+int ms_until(std::chrono::steady_clock::time_point deadline);
 
 void set_non_blocking(int fd);
 

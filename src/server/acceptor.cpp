@@ -3,6 +3,7 @@
 // acceptor.hpp).
 #include "server/acceptor.hpp"
 
+#include "common/io.hpp"
 #include "common/log.hpp"
 #include "common/signals.hpp"
 #include "common/socket.hpp"
@@ -48,11 +49,6 @@ using Clock = std::chrono::steady_clock;
 // not evicted while it sends its OPENs.
 constexpr auto kEvictableAfter = std::chrono::milliseconds(1000);
 
-int ms_until(Clock::time_point when) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(when - Clock::now()).count();
-    return left > 0 ? static_cast<int>(left) + 1 : 0;
-}
-
 // A connection accepted whose first frame is still arriving (or, whole,
 // waits for a handler): a descriptor and its bytes, no process.
 struct Arrival {
@@ -64,11 +60,17 @@ struct Arrival {
     bool whole = false;         // the first frame is here (or cannot be one: the handler says so)
 };
 
+// The oldest arrival still incomplete (else end()).
+template <typename Arrivals>
+auto oldest_incomplete(Arrivals& arrivals) -> decltype(arrivals.begin()) {
+    return std::find_if(arrivals.begin(), arrivals.end(), [](const Arrival& arrival) { return !arrival.whole; });
+}
+
 // The oldest arrival still incomplete, if it has been so for
 // kEvictableAfter (else end()).
 template <typename Arrivals>
 auto evictable(Arrivals& arrivals) -> decltype(arrivals.begin()) {
-    const auto oldest = std::find_if(arrivals.begin(), arrivals.end(), [](const Arrival& arrival) { return !arrival.whole; });
+    const auto oldest = oldest_incomplete(arrivals);
     return oldest != arrivals.end() && Clock::now() - oldest->since >= kEvictableAfter ? oldest : arrivals.end();
 }
 
@@ -170,7 +172,7 @@ int AcceptorProcess::next_deadline_ms() const {
     };
     for (const Arrival& arrival : arrivals_)
         if (!arrival.whole) sooner(arrival.deadline);
-    const auto oldest = std::find_if(arrivals_.begin(), arrivals_.end(), [](const Arrival& arrival) { return !arrival.whole; });
+    const auto oldest = oldest_incomplete(arrivals_);
     if (arrivals_.size() >= static_cast<std::size_t>(setup_.max_arrivals) && oldest != arrivals_.end() &&
         oldest->since + kEvictableAfter > Clock::now())
         sooner(oldest->since + kEvictableAfter); // the listener waits for it to become evictable

@@ -26,11 +26,6 @@ constexpr std::size_t kInputBytes = 64 * 1024;      // the client's bytes read a
 constexpr std::size_t kMaxFramesPerRound = 16;      // BETS frames sent to the coordinator at once (full
                                                     // 8 KiB frames stop at what the buffer holds, ~8)
 
-int ms_until(std::chrono::steady_clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    return left.count() > 0 ? static_cast<int>(left.count()) + 1 : 0;
-}
-
 } // namespace
 
 Handler::Handler(HandlerSetup setup) : setup_(std::move(setup)) {

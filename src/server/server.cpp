@@ -43,11 +43,6 @@ constexpr std::uint64_t kWriteEnd = 1;
 
 using Clock = std::chrono::steady_clock;
 
-int ms_until(Clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    return left > 0 ? static_cast<int>(left) : 0;
-}
-
 } // namespace
 
 Server::Server(ServerConfig config, Syncer& syncer)

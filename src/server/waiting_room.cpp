@@ -128,9 +128,7 @@ int WaitingRoom::expire() {
         lingering_.erase(lingering_.begin());
         if (connections_.count(id)) close(id, "answered");
     }
-    if (lingering_.empty()) return -1;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(lingering_.begin()->first - now).count();
-    return static_cast<int>(left) + 1;
+    return lingering_.empty() ? -1 : ms_until(lingering_.begin()->first);
 }
 
 void WaitingRoom::close_all() {

@@ -47,7 +47,6 @@ public:
     int expire();
     // SIGTERM: every connection still waiting gets ERROR 6, and all close.
     void close_all();
-    std::size_t size() const { return connections_.size(); }
 
 private:
     struct Connection {
